@@ -1,0 +1,22 @@
+// Build: ESM + CJS + .d.ts for the library, and the `ts-finetune` command as an ESM entry with a shebang.
+import { defineConfig } from 'tsup';
+
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node20',
+    external: ['onnxruntime-node'],
+  },
+  {
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    external: ['onnxruntime-node'],
+    banner: { js: '#!/usr/bin/env node' },
+  },
+]);
