@@ -1,0 +1,7 @@
+export { Graph, type ValueType, type InitializerEntry, type OutputEntry } from './graph.js';
+export { Value, Node, attr, type AttrValue, type Attrs } from './value.js';
+export { op, type Operand } from './ops.js';
+export { toModelProto, tensorProto, type BuiltModel, type ExternalDataFile } from './to-proto.js';
+export { defineFunction, KERNEL_DOMAIN, type DefinedFunction, type FunctionSpec } from './function.js';
+export { dumpGraph } from './dump.js';
+export * as shapes from './shape-infer.js';
