@@ -1,0 +1,67 @@
+// The Llama-family decoder as a graph: embed → N × (attn + MLP with pre-RMSNorm and residuals) → norm →
+// lm_head (the embedding matrix when tied). One builder covers llama, mistral, qwen2 (q/k/v bias) and
+// qwen3 (q/k norms): they differ only in config flags (transformers' modeling_{llama,mistral,qwen2,qwen3}.py).
+// Graph inputs it expects: input_ids, attention_mask, position_ids [B, T] int64, optional document_ids.
+
+import { op, type Value } from '../graph/index.js';
+import type { BuildContext } from '../nn/context.js';
+import { attentionBias, selfAttention, type AttentionConfig } from '../nn/attention.js';
+import { embedding, gatedMlp, rmsNorm } from '../nn/layers.js';
+import { ropeCosSin, ropeInvFreq, ropeTables } from '../nn/rope.js';
+import type { CausalLMConfig } from './config.js';
+
+export interface DecoderInputs {
+  inputIds: Value; // [B, T] int64
+  attentionMask: Value; // [B, T] int64
+  positionIds: Value; // [B, T] int64
+  documentIds?: Value; // [B, T] int64 (packing)
+}
+
+export interface DecoderOptions {
+  /** Positions gathered from the RoPE table are < this (T for training). */
+  maxPosition: number;
+  /** Wraps each block's construction (gradient-checkpoint segments hook in here). */
+  block?: <T>(layer: number, build: () => T) => T;
+}
+
+export function attentionConfig(cfg: CausalLMConfig): AttentionConfig {
+  return {
+    numHeads: cfg.numAttentionHeads,
+    numKvHeads: cfg.numKeyValueHeads,
+    headDim: cfg.headDim,
+    qkvBias: cfg.attentionBias,
+    qkNorm: cfg.qkNorm,
+    rmsNormEps: cfg.rmsNormEps,
+  };
+}
+
+/** Final hidden states [B, T, C] (after model.norm). */
+export function decoderHidden(ctx: BuildContext, cfg: CausalLMConfig, inputs: DecoderInputs, opts: DecoderOptions): Value {
+  const g = ctx.g;
+  const tables = ropeTables(ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling), opts.maxPosition);
+  const rope = ropeCosSin(g, inputs.positionIds, tables);
+  const bias = attentionBias(g, inputs.attentionMask, inputs.documentIds);
+  const attn = attentionConfig(cfg);
+  const wrap = opts.block ?? (<T>(_i: number, f: () => T): T => f());
+  let h = embedding(ctx, 'model.embed_tokens', inputs.inputIds); // [B, T, C]
+  for (let i = 0; i < cfg.numHiddenLayers; i++) {
+    const p = `model.layers.${i}`;
+    h = wrap(i, () => {
+      const a = selfAttention(ctx, `${p}.self_attn`, rmsNorm(ctx, `${p}.input_layernorm`, h, cfg.rmsNormEps), rope, bias, attn);
+      const h1 = op.Add(h, a);
+      const m = gatedMlp(ctx, `${p}.mlp`, rmsNorm(ctx, `${p}.post_attention_layernorm`, h1, cfg.rmsNormEps));
+      return op.Add(h1, m); // [B, T, C]
+    });
+  }
+  return rmsNorm(ctx, 'model.norm', h, cfg.rmsNormEps);
+}
+
+/** Logits [B, T, V] from final hidden states; lm_head may be adapted (LoRA on lm_head is allowed). */
+export function lmHead(ctx: BuildContext, cfg: CausalLMConfig, hidden: Value): Value {
+  if (cfg.tieWordEmbeddings) return op.MatMul(hidden, op.Transpose(ctx.param('model.embed_tokens.weight'), [1, 0]));
+  const w = ctx.linearWeight('lm_head');
+  if (w.kind !== 'dense') return op.MatMul(hidden, op.Transpose(w.dequantize(ctx.g), [1, 0]));
+  const y = op.MatMul(hidden, op.Transpose(w.weight, [1, 0]));
+  const adapter = ctx.adaptersEnabled ? ctx.adapters.get('lm_head') : undefined;
+  return adapter ? adapter.apply(ctx, 'lm_head', hidden, y, w) : y;
+}

@@ -1,0 +1,83 @@
+// Loading a checkpoint's tensors into host memory, shard by shard, checked against the names and shapes
+// the config implies. Floats are converted to float32 on the CPU (bf16/fp16 have no CPU kernels and cannot
+// cross the JS boundary; see DESIGN.md). Linear weights can be handed to a quantiser as they stream in,
+// so a 4-bit load never holds the whole fp32 model (peak ≈ one shard + the quantised model).
+
+import { TsFinetuneError } from '../core/errors.js';
+import type { Tensor } from '../core/tensor.js';
+import { CheckpointReader } from '../io/index.js';
+import { expectedParameters, type CausalLMConfig } from './config.js';
+
+export interface LoadOptions<Q> {
+  /** Called for each tensor as it streams in; return a quantised form to keep instead of the float one. */
+  quantize?: (name: string, t: Tensor) => Q | undefined;
+  /** Keys present in a pre-quantized checkpoint (`*.weight.absmax` …) are routed here, whole. */
+  prequantized?: (moduleWeight: string, parts: Map<string, Tensor>) => Q;
+  onTensor?: (name: string, loaded: number, total: number) => void;
+}
+
+export interface LoadedWeights<Q> {
+  dense: Map<string, Tensor<'float32'>>;
+  quantized: Map<string, Q>; // keyed by the weight name, e.g. 'model.layers.0.self_attn.q_proj.weight'
+  sourceDtype: string;
+}
+
+const QUANT_SUFFIXES = ['.absmax', '.quant_map', '.nested_absmax', '.nested_quant_map', '.quant_state.bitsandbytes__nf4', '.quant_state.bitsandbytes__fp4'];
+
+export async function loadWeights<Q>(dir: string, cfg: CausalLMConfig, opts: LoadOptions<Q> = {}): Promise<LoadedWeights<Q>> {
+  const expected = expectedParameters(cfg);
+  const reader = await CheckpointReader.open(dir);
+  const dense = new Map<string, Tensor<'float32'>>();
+  const quantized = new Map<string, Q>();
+  const pending = new Map<string, Map<string, Tensor>>(); // pre-quantized parts by weight name
+  let sourceDtype = 'float32';
+  let loaded = 0;
+  try {
+    for await (const shard of reader.iterShards()) {
+      for (const [name, t] of shard.tensors) {
+        const suffix = QUANT_SUFFIXES.find((s) => name.endsWith(s));
+        if (suffix) {
+          const base = name.slice(0, -suffix.length);
+          const parts = pending.get(base) ?? new Map<string, Tensor>();
+          parts.set(suffix, t);
+          pending.set(base, parts);
+          continue;
+        }
+        if (t.dtype === 'uint8' && expected.has(name)) {
+          const parts = pending.get(name) ?? new Map<string, Tensor>();
+          parts.set('', t);
+          pending.set(name, parts);
+          continue;
+        }
+        const shape = expected.get(name);
+        if (!shape) continue; // e.g. rotary inv_freq buffers in old checkpoints
+        if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
+          throw new TsFinetuneError(
+            'SHAPE_MISMATCH',
+            `${dir}: tensor '${name}' has shape [${t.dims.join(', ')}], expected [${shape.join(', ')}]`,
+            { tensor: name, expected: shape, found: t.dims },
+          );
+        }
+        if (t.dtype !== 'float32') sourceDtype = t.dtype;
+        const q = opts.quantize?.(name, t);
+        if (q !== undefined) quantized.set(name, q);
+        else dense.set(name, t.to('float32'));
+        opts.onTensor?.(name, ++loaded, expected.size);
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  for (const [name, parts] of pending) {
+    if (!opts.prequantized) {
+      throw new TsFinetuneError('UNSUPPORTED_DTYPE', `${dir}: '${name}' is stored 4-bit (bitsandbytes) but no dequantiser was given`);
+    }
+    quantized.set(name, opts.prequantized(name, parts));
+  }
+  for (const name of expected.keys()) {
+    if (!dense.has(name) && !quantized.has(name)) {
+      throw new TsFinetuneError('MISSING_TENSOR', `${dir}: checkpoint has no tensor '${name}'`, { tensor: name, dir });
+    }
+  }
+  return { dense, quantized, sourceDtype };
+}

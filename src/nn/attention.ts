@@ -1,0 +1,72 @@
+// Causal self-attention with grouped KV heads (Llama / Mistral / Qwen2 / Qwen3), as transformers'
+// eager attention: softmax(q kᵀ / √D + mask) v. Query heads are grouped per KV head ([B, K, G, T, D])
+// instead of repeating K/V (measured faster, DESIGN.md); head h = k·G + g matches HF's repeat_kv order.
+// The mask is additive: causal, padding (attention_mask 0 → masked key) and, for packed batches,
+// document boundaries (keys of another document are masked).
+
+import { Tensor } from '../core/tensor.js';
+import { op, type Graph, type Value } from '../graph/index.js';
+import type { BuildContext } from './context.js';
+import { linear, rmsNorm } from './layers.js';
+import { applyRope } from './rope.js';
+
+export interface AttentionConfig {
+  numHeads: number; // H
+  numKvHeads: number; // K
+  headDim: number; // D
+  qkvBias: boolean; // Qwen2
+  qkNorm: boolean; // Qwen3: RMSNorm over D on q and k before RoPE
+  rmsNormEps: number;
+}
+
+const NEG = -1e9; // exp(NEG - max) underflows to exactly 0 in f32, like HF's finfo.min, without inf arithmetic
+
+/**
+ * Additive mask [B, 1, 1, T, T] from attention_mask [B, T] (1 = real token) and optional document ids
+ * [B, T] (packing): allowed(i, j) = j ≤ i ∧ mask[j] ∧ doc[i] = doc[j].
+ */
+export function attentionBias(g: Graph, attentionMask: Value, documentIds?: Value): Value {
+  const [B, T] = attentionMask.shape as [number, number];
+  const causal = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = NEG;
+  const causalV = g.constant(new Tensor('float32', [T, T], causal)); // [T, T]
+  const keyOk = op.Cast(op.Reshape(attentionMask, [B, 1, 1, 1, T]), 'float32'); // [B,1,1,1,T]
+  let bias = op.Add(causalV, op.Mul(op.Sub(1, keyOk), NEG)); // [B,1,1,T,T]
+  if (documentIds) {
+    const qi = op.Reshape(documentIds, [B, 1, 1, T, 1]);
+    const kj = op.Reshape(documentIds, [B, 1, 1, 1, T]);
+    const same = op.Cast(op.Equal(qi, kj), 'float32'); // [B,1,1,T,T]
+    bias = op.Add(bias, op.Mul(op.Sub(1, same), NEG));
+  }
+  return bias;
+}
+
+export function selfAttention(
+  ctx: BuildContext,
+  path: string,
+  x: Value, // [B, T, C]
+  rope: { cos: Value; sin: Value }, // [B, 1, T, D]
+  bias: Value, // [B, 1, 1, T, T]
+  cfg: AttentionConfig,
+): Value {
+  const [B, T] = x.shape as [number, number, number];
+  const { numHeads: H, numKvHeads: K, headDim: D } = cfg;
+  const G = H / K;
+  let q = op.Reshape(linear(ctx, `${path}.q_proj`, x, { bias: cfg.qkvBias }), [B, T, H, D]);
+  let k = op.Reshape(linear(ctx, `${path}.k_proj`, x, { bias: cfg.qkvBias }), [B, T, K, D]);
+  const v = op.Reshape(linear(ctx, `${path}.v_proj`, x, { bias: cfg.qkvBias }), [B, T, K, D]);
+  if (cfg.qkNorm) {
+    q = rmsNorm(ctx, `${path}.q_norm`, q, cfg.rmsNormEps);
+    k = rmsNorm(ctx, `${path}.k_norm`, k, cfg.rmsNormEps);
+  }
+  q = applyRope(op.Transpose(q, [0, 2, 1, 3]), rope.cos, rope.sin); // [B, H, T, D]
+  k = applyRope(op.Transpose(k, [0, 2, 1, 3]), rope.cos, rope.sin); // [B, K, T, D]
+  const qg = op.Reshape(q, [B, K, G, T, D]); // [B, K, G, T, D]
+  const kg = op.Reshape(k, [B, K, 1, T, D]); // [B, K, 1, T, D]
+  const vg = op.Reshape(op.Transpose(v, [0, 2, 1, 3]), [B, K, 1, T, D]); // [B, K, 1, T, D]
+  const scores = op.Add(op.Mul(op.MatMul(qg, op.Transpose(kg, [0, 1, 2, 4, 3])), 1 / Math.sqrt(D)), bias); // [B,K,G,T,T]
+  const probs = op.Softmax(scores, -1);
+  const ctxv = op.MatMul(probs, vg); // [B, K, G, T, D]
+  const merged = op.Reshape(op.Transpose(op.Reshape(ctxv, [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
+  return linear(ctx, `${path}.o_proj`, merged);
+}
