@@ -4,3 +4,22 @@ export * from './runtime/index.js';
 export { encodeModel, decodeModel, externalizeInitializers, internalizeInitializers, type ExternalDataFile, type ModelProto } from './onnx/index.js';
 export * from './io/index.js';
 export * from './quant/index.js';
+export * from './tokenizers/index.js';
+export {
+  AutoModelForCausalLM,
+  CausalLM,
+  SUPPORTED_MODEL_TYPES,
+  StepProgram,
+  ParamLayout,
+  causalLmObjective,
+  type FromPretrainedOptions,
+  type ModelDType,
+  type CausalLMConfig,
+  type ForwardInputs,
+  type ForwardOutput,
+  type TrainableModel,
+  type Objective,
+  type ObjectiveContext,
+  type ObjectiveResult,
+} from './models/index.js';
+export * from './train/index.js';

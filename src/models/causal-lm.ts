@@ -1,0 +1,169 @@
+// The loaded model users hold: config, host weights (fp32, or 4-bit for quantised linears), and the
+// graph-building entry points the trainers and PEFT use. `forward` compiles (once per batch shape) and runs
+// the forward graph; `generate` lives in generate.ts.
+// Not here: loading from disk (auto-model.ts), LoRA (src/peft), the training loop (src/train).
+
+import { TsFinetuneError } from '../core/errors.js';
+import { Tensor } from '../core/tensor.js';
+import type { Graph, Value } from '../graph/index.js';
+import type { LinearAdapter } from '../nn/context.js';
+import type { BitsAndBytesConfig } from '../quant/index.js';
+import type { DeviceRequest } from '../runtime/index.js';
+import { createBuildContext, type QuantizedLinearSource } from './build-context.js';
+import type { CausalLMConfig } from './config.js';
+import { decoderHidden, lmHead, type DecoderInputs } from './decoder.js';
+import { makeFeeds, type IdsInput } from './batch.js';
+import { ParamLayout, type ParamSpec } from './param-layout.js';
+import { saveCausalLM, type SavePretrainedOptions } from './save.js';
+import { StepProgram } from './program.js';
+import { causalLmObjective, type LogitsOptions, type TrainableModel } from './step-graph.js';
+
+export interface ForwardInputs {
+  inputIds: IdsInput;
+  attentionMask?: IdsInput;
+  labels?: IdsInput;
+  positionIds?: IdsInput;
+}
+
+export interface ForwardOutput {
+  loss?: number;
+  logits: Tensor<'float32'>;
+}
+
+/** Extra pieces a wrapper (PEFT) adds when building the same decoder. */
+export interface BuildExtras {
+  adapters?: ReadonlyMap<string, LinearAdapter>;
+}
+
+export class CausalLM implements TrainableModel {
+  gradientCheckpointing = false;
+  /** Full fine-tuning trains every fp parameter; PEFT and `prepareModelForKbitTraining` freeze them. */
+  requiresGrad = true;
+  /** Whether `enableInputRequireGrads` was called (PEFT semantics; no effect on our graphs). */
+  inputRequireGrads = false;
+  /** Set when loaded 4-bit (saved into config.json as `quantization_config`). */
+  quantizationConfig?: BitsAndBytesConfig;
+  private readonly programs = new Map<string, Promise<StepProgram>>();
+
+  constructor(
+    readonly config: CausalLMConfig,
+    readonly dense: Map<string, Tensor<'float32'>>,
+    readonly quantized: Map<string, QuantizedLinearSource & { stateDict(prefix: string): Map<string, Tensor> }>,
+    readonly nameOrPath: string,
+    readonly device: DeviceRequest = 'cpu',
+  ) {}
+
+  /** HF parameter names → tensors (4-bit linears in bitsandbytes' serialised form). */
+  stateDict(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    for (const [k, v] of this.dense) m.set(k, v);
+    for (const [k, q] of this.quantized) for (const [k2, v] of q.stateDict(k)) m.set(k2, v);
+    return new Map([...m].sort(([a], [b]) => orderKey(a) - orderKey(b) || a.localeCompare(b)));
+  }
+
+  /** Parameter count as torch reports it (a 4-bit weight counts its packed uint8 elements, as bnb does). */
+  numParameters(opts: { onlyTrainable?: boolean } = {}): number {
+    if (opts.onlyTrainable && !this.requiresGrad) return 0;
+    let n = 0;
+    for (const t of this.dense.values()) n += t.size;
+    if (!opts.onlyTrainable) for (const q of this.quantized.values()) n += Math.ceil((q.outFeatures * q.inFeatures) / 2);
+    return n;
+  }
+
+  gradientCheckpointingEnable(): void {
+    this.gradientCheckpointing = true;
+  }
+
+  gradientCheckpointingDisable(): void {
+    this.gradientCheckpointing = false;
+  }
+
+  enableInputRequireGrads(): void {
+    this.inputRequireGrads = true;
+  }
+
+  trainableParams(): ParamSpec[] {
+    if (!this.requiresGrad) return [];
+    return [...this.dense].map(([name, t]) => ({ name, shape: [...t.dims] }));
+  }
+
+  trainableValues(layout: ParamLayout): Float32Array {
+    return layout.pack((name) => this.dense.get(name)!.data);
+  }
+
+  /** Copy trained values back into the host weights (full fine-tuning). */
+  loadTrainableValues(layout: ParamLayout, flat: Float32Array): void {
+    for (const s of layout.specs) {
+      const t = this.dense.get(s.name);
+      if (!t) throw new TsFinetuneError('MISSING_TENSOR', `Model has no parameter '${s.name}'`);
+      t.data.set(layout.view(flat, s.name));
+    }
+  }
+
+  buildLogits(g: Graph, inputs: DecoderInputs, opts: LogitsOptions, extras: BuildExtras = {}): Value {
+    const ctxOpts: Parameters<typeof createBuildContext>[2] = {
+      trainable: opts.params,
+      adaptersEnabled: opts.adaptersEnabled,
+      training: opts.training,
+    };
+    if (extras.adapters) ctxOpts.adapters = extras.adapters;
+    const ctx = createBuildContext(g, { dense: this.dense, quantized: this.quantized }, ctxOpts);
+    const decOpts: Parameters<typeof decoderHidden>[3] = { maxPosition: opts.maxPosition };
+    if (opts.block) decOpts.block = opts.block;
+    const hidden = decoderHidden(ctx, this.config, inputs, decOpts);
+    return lmHead(ctx, this.config, hidden);
+  }
+
+  /** transformers' forward: logits [B, T, V] and, with labels, the mean causal-LM loss. */
+  async forward(inputs: ForwardInputs): Promise<ForwardOutput> {
+    const { feeds, B, T } = makeFeeds(inputs);
+    const key = `fwd:${B}x${T}`;
+    let p = this.programs.get(key);
+    if (!p) {
+      // Inference only: freeze everything so parameters stay initializers (constant-foldable, no feed).
+      const frozen: TrainableModel = { ...this.asFrozen() };
+      p = StepProgram.compile(frozen, { B, T, objective: causalLmObjective, withGrad: false, withLogits: true }, { device: this.device });
+      this.programs.set(key, p);
+    }
+    const prog = await p;
+    let count = 0;
+    for (const t of feeds.targets) if (t !== -100n) count++;
+    const res = await prog.run({ ...feeds, extras: { loss_scale: Tensor.fromNumbers([count ? 1 / count : 0], []) } });
+    const out: ForwardOutput = { logits: res.logits! };
+    if (inputs.labels !== undefined) out.loss = res.loss;
+    return out;
+  }
+
+  /** A view of this model with no trainable parameters (for inference graphs). */
+  asFrozen(): TrainableModel {
+    return {
+      config: this.config,
+      gradientCheckpointing: false,
+      trainableParams: () => [],
+      trainableValues: () => new Float32Array(0),
+      buildLogits: (g, inputs, opts) => this.buildLogits(g, inputs, opts),
+    };
+  }
+
+  /**
+   * transformers' save_pretrained: config.json, generation_config.json and the weights (src/models/save.ts).
+   * @example
+   * await merged.savePretrained('out/merged');
+   */
+  async savePretrained(dir: string, opts: SavePretrainedOptions = {}): Promise<void> {
+    await saveCausalLM(this, dir, opts);
+  }
+
+  async release(): Promise<void> {
+    for (const p of this.programs.values()) await (await p).release();
+    this.programs.clear();
+  }
+}
+
+function orderKey(name: string): number {
+  if (name.startsWith('model.embed_tokens')) return -1;
+  const m = /^model\.layers\.(\d+)\./.exec(name);
+  if (m) return Number(m[1]);
+  if (name.startsWith('model.norm')) return 1e9;
+  return 1e9 + 1;
+}

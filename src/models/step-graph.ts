@@ -1,0 +1,132 @@
+// One graph per (model, batch shape, objective): forward → objective → (backward to the flat trainable
+// vector). It is the training graph without the optimizer, used by `peft.lossAndGradients`, by the
+// trainers (SFT / DPO / ORPO objectives plug in here) and, with `withGrad: false`, by evaluation and the
+// DPO reference pass (`adaptersEnabled: false`: the same base, no second copy, as PEFT's disable_adapter).
+
+import type { DType } from '../core/dtype.js';
+import { Graph, op, type Value } from '../graph/index.js';
+import { backward } from '../autodiff/index.js';
+import { causalLmLoss, tokenScores, type TokenScores } from '../nn/loss.js';
+import type { CausalLMConfig } from './config.js';
+import type { DecoderInputs } from './decoder.js';
+import { ParamLayout, type ParamSpec } from './param-layout.js';
+
+export interface LogitsOptions {
+  /** Trainable parameters by HF / PEFT name, as graph values. */
+  params: ReadonlyMap<string, Value>;
+  adaptersEnabled: boolean;
+  training: boolean;
+  maxPosition: number;
+  /** Wraps each decoder block (gradient checkpointing segments). */
+  block?: <T>(layer: number, build: () => T) => T;
+  /** Per-step seed input for dropout masks ([] int64), present when training. */
+  stepSeed?: Value;
+}
+
+/** Anything that can build logits with some of its parameters trainable: a base model or a PEFT model. */
+export interface TrainableModel {
+  readonly config: CausalLMConfig;
+  trainableParams(): ParamSpec[];
+  /** Current values of the trainable parameters, packed in `layout` order. */
+  trainableValues(layout: ParamLayout): Float32Array;
+  buildLogits(g: Graph, inputs: DecoderInputs, opts: LogitsOptions): Value;
+  /** Whether gradient checkpointing was enabled on the model. */
+  readonly gradientCheckpointing: boolean;
+}
+
+export interface ObjectiveContext {
+  g: Graph;
+  logits: Value; // [B, T, V]
+  targets: Value; // [B, T] int64, already shifted (−100 = ignore)
+  B: number;
+  T: number;
+  /** log p(target), validity and argmax-correctness per position (built once). */
+  scores(): TokenScores;
+  /** Declare an extra graph input the objective needs (e.g. reference log-probs). */
+  input(name: string, dtype: DType, shape: readonly number[]): Value;
+}
+
+export interface ObjectiveResult {
+  loss: Value; // scalar: what backward differentiates
+  metrics: Record<string, Value>;
+}
+
+export type Objective = (ctx: ObjectiveContext) => ObjectiveResult;
+
+/**
+ * Causal-LM objective (transformers' loss): Σ −log p over label tokens × `loss_scale` (an input: 1 / label
+ * tokens of the whole accumulated batch, so accumulation equals one big batch; REFERENCE.md).
+ */
+export const causalLmObjective: Objective = (ctx) => {
+  const l = causalLmLoss(ctx.logits, ctx.targets);
+  const scale = ctx.input('loss_scale', 'float32', []);
+  return {
+    loss: op.Mul(l.lossSum, scale),
+    metrics: { loss_sum: l.lossSum, num_tokens: l.count, num_correct: l.correct },
+  };
+};
+
+export interface StepGraphOptions {
+  B: number;
+  T: number;
+  objective: Objective;
+  withGrad: boolean;
+  adaptersEnabled?: boolean;
+  training?: boolean;
+  packed?: boolean;
+  /** Also output the logits [B, T, V] (never during training: B×T×V copies are slow, DESIGN.md). */
+  withLogits?: boolean;
+}
+
+export interface StepGraph {
+  graph: Graph;
+  layout: ParamLayout;
+  /** Extra inputs declared by the objective, in order. */
+  extraInputs: { name: string; dtype: DType; shape: number[] }[];
+  metricNames: string[];
+}
+
+export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): StepGraph {
+  const { B, T } = o;
+  const g = new Graph('step');
+  const layout = new ParamLayout(model.trainableParams());
+  const flat = layout.size > 0 ? g.input('params', 'float32', [layout.size]) : undefined;
+  const params = flat ? layout.unflatten(flat) : new Map<string, Value>();
+  const inputs: DecoderInputs = {
+    inputIds: g.input('input_ids', 'int64', [B, T]),
+    attentionMask: g.input('attention_mask', 'int64', [B, T]),
+    positionIds: g.input('position_ids', 'int64', [B, T]),
+  };
+  if (o.packed) inputs.documentIds = g.input('document_ids', 'int64', [B, T]);
+  const targets = g.input('targets', 'int64', [B, T]);
+  const training = o.training ?? o.withGrad;
+  const stepSeed = training ? g.input('step_seed', 'int64', []) : undefined;
+  const logitOpts: LogitsOptions = { params, adaptersEnabled: o.adaptersEnabled ?? true, training, maxPosition: T };
+  if (stepSeed) logitOpts.stepSeed = stepSeed;
+  const logits = model.buildLogits(g, inputs, logitOpts);
+  const extraInputs: StepGraph['extraInputs'] = [];
+  let scores: TokenScores | undefined;
+  const res = o.objective({
+    g,
+    logits,
+    targets,
+    B,
+    T,
+    scores: () => (scores ??= tokenScores(logits, targets)),
+    input: (name, dtype, shape) => {
+      extraInputs.push({ name, dtype, shape: [...shape] });
+      return g.input(name, dtype, shape);
+    },
+  });
+  g.output(res.loss, 'loss');
+  const metricNames = Object.keys(res.metrics);
+  for (const k of metricNames) g.output(res.metrics[k]!, `metric.${k}`);
+  if (o.withLogits) g.output(logits, 'logits');
+  if (o.withGrad && flat) {
+    const wrt = layout.specs.map((s) => params.get(s.name)!);
+    const grads = backward(g, res.loss, wrt);
+    const byName = new Map(layout.specs.map((s, i) => [s.name, grads.get(wrt[i]!)!]));
+    g.output(layout.flatten(g, byName), 'grads');
+  }
+  return { graph: g, layout, extraInputs, metricNames };
+}
