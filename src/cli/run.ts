@@ -15,6 +15,10 @@ export type Subcommand = (argv: string[]) => Promise<number>;
 
 // Loaded lazily, so `ts-finetune env` does not load the trainer. One line per subcommand file.
 const commands: Record<string, () => Promise<Subcommand>> = {
+  sft: async () => (await import('./sft.js')).sftCommand,
+  merge: async () => (await import('./merge.js')).mergeCommand,
+  env: async () => (await import('./env.js')).envCommand,
+  generate: async () => (await import('./generate.js')).generateCommand,
 };
 
 export async function runCli(argv: string[]): Promise<number> {

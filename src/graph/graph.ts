@@ -28,12 +28,25 @@ export interface OutputEntry {
   value: Value;
 }
 
+/**
+ * A contiguous run of forward nodes [start, end) marked by the model builder (one transformer block):
+ * the unit that autodiff's schedule chains and, when asked, recomputes (gradient checkpointing).
+ */
+export interface Segment {
+  name: string;
+  start: number;
+  end: number;
+}
+
 export class Graph {
   readonly inputs: Value[] = [];
   readonly initializers = new Map<string, InitializerEntry>();
   readonly nodes: Node[] = [];
   readonly outputs: OutputEntry[] = [];
   readonly functions = new Map<string, FunctionProto>();
+  /** Segments marked with `markSegment`, in emission order (see src/autodiff/checkpoint.ts). */
+  readonly segments: Segment[] = [];
+  private openSegment: string | undefined;
   /** Opset per domain ('' = ai.onnx). Raised by ops that need a newer one. */
   readonly opsets = new Map<string, number>([['', 21]]);
   private readonly scopes: string[] = [];
@@ -82,6 +95,26 @@ export class Graph {
 
   hasName(name: string): boolean {
     return this.names.has(name);
+  }
+
+  /**
+   * Mark the nodes `fn` emits as one segment (e.g. one decoder layer), for the backward's schedule and
+   * gradient checkpointing. Segments do not nest.
+   */
+  markSegment<T>(name: string, fn: () => T): T {
+    if (this.openSegment !== undefined) {
+      throw new TsFinetuneError('GRAPH_ERROR', `Segment '${name}' opened inside segment '${this.openSegment}': segments do not nest`);
+    }
+    if (this.segments.some((s) => s.name === name)) throw new TsFinetuneError('GRAPH_ERROR', `Duplicate segment name '${name}'`);
+    const start = this.nodes.length;
+    this.openSegment = name;
+    try {
+      const out = fn();
+      this.segments.push({ name, start, end: this.nodes.length });
+      return out;
+    } finally {
+      this.openSegment = undefined;
+    }
   }
 
   // ---- leaves -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-export { Graph, type ValueType, type InitializerEntry, type OutputEntry } from './graph.js';
+export { Graph, type ValueType, type InitializerEntry, type OutputEntry, type Segment } from './graph.js';
 export { Value, Node, attr, type AttrValue, type Attrs } from './value.js';
 export { op, type Operand } from './ops.js';
 export { toModelProto, tensorProto, type BuiltModel, type ExternalDataFile } from './to-proto.js';

@@ -1,4 +1,4 @@
-// Shape and movement ops: Reshape, Transpose, (Un)squeeze, Concat, Split, Slice, Expand, Tile, Gather,
+// Shape and movement ops: Reshape, Transpose, (Un)squeeze, Concat, Split, Slice, Pad, Expand, Tile, Gather,
 // GatherElements, ScatterElements, Trilu. Shape arguments are static JS arrays, emitted as int64 constants.
 
 import { TsFinetuneError } from '../core/errors.js';
@@ -79,6 +79,23 @@ export function Slice(
   const ins = [x, g.ints(starts.map(clampBig)), g.ints(ends.map(clampBig)), axes ? g.ints(axes) : null, steps ? g.ints(steps) : null];
   while (ins[ins.length - 1] === null) ins.pop();
   return g.node('Slice', ins, {}, [{ dtype: x.dtype, shape: out }])[0]!;
+}
+
+/**
+ * Constant-mode Pad: `pads` = [begin_0, …, begin_{r-1}, end_0, …, end_{r-1}]; negative entries crop
+ * (ONNX allows it), which makes Pad(-pads) the exact adjoint of Pad(pads) (autodiff's Slice/Pad rules).
+ */
+export function Pad(x: Value, pads: readonly number[], value = 0): Value {
+  const r = x.rank;
+  if (pads.length !== 2 * r) {
+    throw new TsFinetuneError('SHAPE_MISMATCH', `Pad: ${pads.length} pads for rank ${r} (need ${2 * r}: begins then ends)`);
+  }
+  const out = x.shape.map((d, i) => d + pads[i]! + pads[i + r]!);
+  if (out.some((d) => d < 0)) throw new TsFinetuneError('SHAPE_MISMATCH', `Pad: pads [${pads.join(', ')}] crop ${formatShape(x.shape)} below 0`);
+  if (pads.every((p) => p === 0)) return x;
+  const g = x.graph;
+  const ins = value === 0 ? [x, g.ints(pads)] : [x, g.ints(pads), g.scalar(value, x.dtype)];
+  return g.node('Pad', ins, { mode: attr.string('constant') }, [{ dtype: x.dtype, shape: out }])[0]!;
 }
 
 export function Expand(x: Value, shape: readonly number[]): Value {

@@ -37,7 +37,7 @@ export function createBuildContext(g: Graph, weights: WeightSource, opts: Contex
   const param = (name: string): Value => {
     const t = opts.trainable?.get(name);
     if (t) return t;
-    const hit = values.get(name);
+    const hit = values.get(name) ?? g.initializers.get(name)?.value; // a second pass over the same graph shares weights
     if (hit) return hit;
     const tensor = weights.dense.get(name);
     if (!tensor) {

@@ -13,6 +13,8 @@ import { createBuildContext, type QuantizedLinearSource } from './build-context.
 import type { CausalLMConfig } from './config.js';
 import { decoderHidden, lmHead, type DecoderInputs } from './decoder.js';
 import { makeFeeds, type IdsInput } from './batch.js';
+import { generate as generateWithCache, type GenerateOptions } from './generate.js';
+import { releaseGenerationPrograms, type GenerationModel } from './kv-cache.js';
 import { ParamLayout, type ParamSpec } from './param-layout.js';
 import { saveCausalLM, type SavePretrainedOptions } from './save.js';
 import { StepProgram } from './program.js';
@@ -44,6 +46,7 @@ export class CausalLM implements TrainableModel {
   /** Set when loaded 4-bit (saved into config.json as `quantization_config`). */
   quantizationConfig?: BitsAndBytesConfig;
   private readonly programs = new Map<string, Promise<StepProgram>>();
+  private generationView: GenerationModel | undefined;
 
   constructor(
     readonly config: CausalLMConfig,
@@ -146,6 +149,19 @@ export class CausalLM implements TrainableModel {
   }
 
   /**
+   * transformers' generate with a KV cache (src/models/generate.ts): prompt + new tokens per row, greedy
+   * unless `doSample`. The weights are baked into the generation graphs: after changing them (training),
+   * call `release()` so the next call recompiles.
+   * @example
+   * const out = await model.generate([[1, 15, 27]], { maxNewTokens: 8 });
+   */
+  generate(inputIds: IdsInput, opts: GenerateOptions = {}): Promise<number[][]> {
+    // One frozen view per model, so its compiled generation sessions are found again on the next call.
+    this.generationView ??= { ...this.asFrozen(), device: this.device };
+    return generateWithCache(this.generationView, inputIds, opts);
+  }
+
+  /**
    * transformers' save_pretrained: config.json, generation_config.json and the weights (src/models/save.ts).
    * @example
    * await merged.savePretrained('out/merged');
@@ -157,6 +173,8 @@ export class CausalLM implements TrainableModel {
   async release(): Promise<void> {
     for (const p of this.programs.values()) await (await p).release();
     this.programs.clear();
+    if (this.generationView) await releaseGenerationPrograms(this.generationView);
+    this.generationView = undefined;
   }
 }
 

@@ -2,19 +2,33 @@
 // lm_head (the embedding matrix when tied). One builder covers llama, mistral, qwen2 (q/k/v bias) and
 // qwen3 (q/k norms): they differ only in config flags (transformers' modeling_{llama,mistral,qwen2,qwen3}.py).
 // Graph inputs it expects: input_ids, attention_mask, position_ids [B, T] int64, optional document_ids.
+// Generation passes `kvCache` (src/models/generate.ts): past keys/values per layer come in, the new
+// tokens' keys/values go out, and attention_mask then covers the cached slots too ([B, S+T]).
 
+import { TsFinetuneError } from '../core/errors.js';
 import { op, type Value } from '../graph/index.js';
 import type { BuildContext } from '../nn/context.js';
-import { attentionBias, selfAttention, type AttentionConfig } from '../nn/attention.js';
+import { attentionBias, cachedAttentionBias, selfAttentionWithCache, type AttentionConfig, type KvPair } from '../nn/attention.js';
 import { embedding, gatedMlp, rmsNorm } from '../nn/layers.js';
 import { ropeCosSin, ropeInvFreq, ropeTables } from '../nn/rope.js';
 import type { CausalLMConfig } from './config.js';
 
 export interface DecoderInputs {
   inputIds: Value; // [B, T] int64
-  attentionMask: Value; // [B, T] int64
+  attentionMask: Value; // [B, T] int64 ([B, S+T] with kvCache.past)
   positionIds: Value; // [B, T] int64
   documentIds?: Value; // [B, T] int64 (packing)
+  kvCache?: KvCacheIO;
+}
+
+/** The KV-cache side of a generation graph (inputs it reads, outputs the decoder fills in). */
+export interface KvCacheIO {
+  /** Per layer, cached keys (after RoPE) and values [B, K, S, D]; attention_mask's first S columns mask them. */
+  past?: readonly KvPair[];
+  /** Filled by the decoder: per layer, the new tokens' keys and values [B, K, T, D]. */
+  present: KvPair[];
+  /** Return hidden states of the last position only ([B, 1, C]): generation needs only the next token. */
+  lastOnly?: boolean;
 }
 
 export interface DecoderOptions {
@@ -40,18 +54,27 @@ export function decoderHidden(ctx: BuildContext, cfg: CausalLMConfig, inputs: De
   const g = ctx.g;
   const tables = ropeTables(ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling), opts.maxPosition);
   const rope = ropeCosSin(g, inputs.positionIds, tables);
-  const bias = attentionBias(g, inputs.attentionMask, inputs.documentIds);
+  const kv = inputs.kvCache;
+  if (kv?.past && inputs.documentIds) throw new TsFinetuneError('GRAPH_ERROR', 'decoderHidden: packed document ids cannot be combined with a KV cache');
+  const pastLength = kv?.past?.[0]?.key.shape[2] ?? 0;
+  const bias = kv?.past ? cachedAttentionBias(g, inputs.attentionMask, pastLength) : attentionBias(g, inputs.attentionMask, inputs.documentIds);
   const attn = attentionConfig(cfg);
   const wrap = opts.block ?? (<T>(_i: number, f: () => T): T => f());
   let h = embedding(ctx, 'model.embed_tokens', inputs.inputIds); // [B, T, C]
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
     h = wrap(i, () => {
-      const a = selfAttention(ctx, `${p}.self_attn`, rmsNorm(ctx, `${p}.input_layernorm`, h, cfg.rmsNormEps), rope, bias, attn);
-      const h1 = op.Add(h, a);
+      const x = rmsNorm(ctx, `${p}.input_layernorm`, h, cfg.rmsNormEps);
+      const a = selfAttentionWithCache(ctx, `${p}.self_attn`, x, rope, bias, attn, kv?.past?.[i]);
+      if (kv) kv.present[i] = a.present;
+      const h1 = op.Add(h, a.out);
       const m = gatedMlp(ctx, `${p}.mlp`, rmsNorm(ctx, `${p}.post_attention_layernorm`, h1, cfg.rmsNormEps));
       return op.Add(h1, m); // [B, T, C]
     });
+  }
+  if (kv?.lastOnly) {
+    const T = h.shape[1]!;
+    h = op.Slice(h, [T - 1], [T], [1]); // [B, 1, C]: the final norm and lm_head are per position
   }
   return rmsNorm(ctx, 'model.norm', h, cfg.rmsNormEps);
 }

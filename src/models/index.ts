@@ -9,3 +9,7 @@ export * from './batch.js';
 export * from './causal-lm.js';
 export * from './auto-model.js';
 export * from './quantized-linear.js';
+export * from './generate.js';
+export * from './sampling.js';
+export * from './kv-cache.js';
+export * from './generation-config.js';

@@ -8,13 +8,11 @@ import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { toModelProto } from '../graph/index.js';
 import { encodeModel } from '../onnx/encode.js';
+import { trainingSessionOptions } from '../autodiff/index.js';
 import { createSession, type Session, type SessionOptions } from '../runtime/index.js';
 import { buildStepGraph, type StepGraph, type StepGraphOptions, type TrainableModel } from './step-graph.js';
 
-export const TRAINING_SESSION_OPTIONS: SessionOptions = {
-  disableOptimizers: ['CommonSubexpressionElimination', 'ConstantFolding'],
-  enableMemPattern: false,
-};
+export const TRAINING_SESSION_OPTIONS: SessionOptions = trainingSessionOptions;
 
 export interface BatchFeeds {
   inputIds: BigInt64Array; // [B·T]

@@ -69,11 +69,16 @@ export class QuantizedLinear implements QuantizedLinearSource {
       registerBnb4Gradient();
       bnb4GradientRegistered = true;
     }
-    const packed = g.initializer(`${weightName}.packed`, new Tensor('uint8', [this.q.packed.length], this.q.packed), {
-      qualified: true,
-      external: this.q.packed.length >= 1 << 20,
-    });
-    const absmax = g.initializer(`${weightName}.absmax`, new Tensor('float32', [this.q.absmax.length], this.q.absmax), { qualified: true });
+    // A second pass over the same graph (e.g. the DPO reference forward) reuses the same initializers.
+    const packed =
+      g.initializers.get(`${weightName}.packed`)?.value ??
+      g.initializer(`${weightName}.packed`, new Tensor('uint8', [this.q.packed.length], this.q.packed), {
+        qualified: true,
+        external: this.q.packed.length >= 1 << 20,
+      });
+    const absmax =
+      g.initializers.get(`${weightName}.absmax`)?.value ??
+      g.initializer(`${weightName}.absmax`, new Tensor('float32', [this.q.absmax.length], this.q.absmax), { qualified: true });
     const self = this;
     return {
       kind: 'bnb4',

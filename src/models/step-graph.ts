@@ -44,6 +44,12 @@ export interface ObjectiveContext {
   scores(): TokenScores;
   /** Declare an extra graph input the objective needs (e.g. reference log-probs). */
   input(name: string, dtype: DType, shape: readonly number[]): Value;
+  /**
+   * The same model's logits on the same batch with adapters disabled (PEFT's disable_adapter): the DPO
+   * reference pass inside the same graph, sharing every frozen weight (no second copy of the base).
+   * It depends on no trainable parameter, so no gradient flows through it.
+   */
+  referenceLogits(): Value;
 }
 
 export interface ObjectiveResult {
@@ -103,9 +109,14 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   const stepSeed = training ? g.input('step_seed', 'int64', []) : undefined;
   const logitOpts: LogitsOptions = { params, adaptersEnabled: o.adaptersEnabled ?? true, training, maxPosition: T };
   if (stepSeed) logitOpts.stepSeed = stepSeed;
+  // Gradient checkpointing: each decoder block is a segment that backward recomputes right before its
+  // own backward, instead of keeping its activations alive (src/autodiff/checkpoint.ts).
+  const checkpointing = o.withGrad && model.gradientCheckpointing;
+  if (checkpointing) logitOpts.block = (layer, build) => g.markSegment(`model.layers.${layer}`, build);
   const logits = model.buildLogits(g, inputs, logitOpts);
   const extraInputs: StepGraph['extraInputs'] = [];
   let scores: TokenScores | undefined;
+  let refLogits: Value | undefined;
   const res = o.objective({
     g,
     logits,
@@ -113,6 +124,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
     B,
     T,
     scores: () => (scores ??= tokenScores(logits, targets)),
+    referenceLogits: () => (refLogits ??= g.scope('reference', () => model.buildLogits(g, inputs, { ...logitOpts, adaptersEnabled: false, training: false }))),
     input: (name, dtype, shape) => {
       extraInputs.push({ name, dtype, shape: [...shape] });
       return g.input(name, dtype, shape);
@@ -124,7 +136,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   if (o.withLogits) g.output(logits, 'logits');
   if (o.withGrad && flat) {
     const wrt = layout.specs.map((s) => params.get(s.name)!);
-    const grads = backward(g, res.loss, wrt);
+    const grads = backward(g, res.loss, wrt, checkpointing ? { checkpoint: {} } : {});
     const byName = new Map(layout.specs.map((s, i) => [s.name, grads.get(wrt[i]!)!]));
     g.output(layout.flatten(g, byName), 'grads');
   }

@@ -44,6 +44,8 @@ export interface DPOConfigFields extends TrainingArgumentsFields {
   datasetNumProc: number | null;
   /** Default null (the tokenizer's pad_token, else eos_token). */
   padToken: string | null;
+  /** Pad each batch's length to a multiple of this (each new length compiles a graph); null = 8 below 64 tokens of maxLength, else 64. Default null. */
+  padToMultipleOf: number | null;
 }
 
 // Newer TRL writes loss_type as a list; a one-element list is the same setting.
@@ -70,6 +72,7 @@ export const DPO_CONFIG_FIELDS: FieldTable<DPOConfigFields> = {
   disableDropout: field(true, bool()),
   datasetNumProc: field(null, nullable(int({ min: 1 }))),
   padToken: field(null, nullable(str())),
+  padToMultipleOf: field(null, nullable(int({ min: 1 }))),
 };
 
 export type DPOConfigOptions = ConfigOptions<DPOConfigFields>;

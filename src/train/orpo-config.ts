@@ -30,6 +30,8 @@ export interface ORPOConfigFields extends TrainingArgumentsFields {
   disableDropout: boolean;
   /** Default null. */
   datasetNumProc: number | null;
+  /** Pad each batch's length to a multiple of this (each new length compiles a graph); null = 8 below 64 tokens of maxLength, else 64. Default null. */
+  padToMultipleOf: number | null;
 }
 
 export const ORPO_CONFIG_FIELDS: FieldTable<ORPOConfigFields> = {
@@ -45,6 +47,7 @@ export const ORPO_CONFIG_FIELDS: FieldTable<ORPOConfigFields> = {
   orpoNllOverPrompt: field(false, bool()),
   disableDropout: field(true, bool()),
   datasetNumProc: field(null, nullable(int({ min: 1 }))),
+  padToMultipleOf: field(null, nullable(int({ min: 1 }))),
 };
 
 export type ORPOConfigOptions = ConfigOptions<ORPOConfigFields>;

@@ -1,0 +1,48 @@
+// Gradient rule of MatMul (numpy matmul: 1-D operands promoted, batch axes broadcast).
+//   forward:   y[…, M, N] = a[…, M, K] · b[…, K, N]
+//   backward:  da = dy · bᵀ   [… , M, K]   then Σ over a's broadcast batch axes
+//              db = aᵀ · dy   [… , K, N]   then Σ over b's broadcast batch axes
+// The common case of a weight shared across the batch (a [B, T, K] · W [K, N]) computes dW as ONE GEMM
+// over all B·T rows (aᵀ[K, B·T] · dy[B·T, N]) instead of B GEMMs and a ReduceSum.
+// ORT fuses most Transposes feeding a MatMul into com.microsoft.FusedMatMul (no copy at run time).
+// Not here: MatMulBnb4 (rules-nn.ts), Gemm (not emitted by the builder).
+
+import { op, shapes, type Value } from '../graph/index.js';
+import type { OpName, RuleEntry } from './types.js';
+import { unbroadcast } from './unbroadcast.js';
+
+/** Swap the last two axes. */
+function mT(v: Value): Value {
+  const p = v.shape.map((_, i) => i);
+  p[v.rank - 1] = v.rank - 2;
+  p[v.rank - 2] = v.rank - 1;
+  return op.Transpose(v, p);
+}
+
+export const matmulRules = {
+  MatMul: (c) => {
+    const a = c.node.in(0);
+    const b = c.node.in(1);
+    const K = a.shape[a.rank - 1]!;
+    const aShape = a.rank === 1 ? [1, K] : a.shape; // 1-D a is a row [1, K]
+    const bShape = b.rank === 1 ? [K, 1] : b.shape; // 1-D b is a column [K, 1]
+    const dy = op.Reshape(c.gy, shapes.matmulShape(aShape, bShape)); // […, M, N]
+    let da: Value | null = null;
+    let db: Value | null = null;
+    if (c.needs(0)) {
+      const bv = op.Reshape(c.x(1), bShape);
+      da = op.Reshape(unbroadcast(c.g, op.MatMul(dy, mT(bv)), aShape), a.shape); // […, M, K]
+    }
+    if (c.needs(1)) {
+      if (b.rank === 2 && a.rank > 2) {
+        const N = bShape[1]!;
+        const rows = op.Reshape(c.x(0), [-1, K]); // [B·T, K]
+        db = op.MatMul(mT(rows), op.Reshape(dy, [-1, N])); // [K, N]
+      } else {
+        const av = op.Reshape(c.x(0), aShape);
+        db = op.Reshape(unbroadcast(c.g, op.MatMul(mT(av), dy), bShape), b.shape); // […, K, N]
+      }
+    }
+    return [da, db];
+  },
+} satisfies Partial<Record<OpName, RuleEntry>>;
