@@ -3,6 +3,9 @@
 // instead of repeating K/V (measured faster, DESIGN.md); head h = k·G + g matches HF's repeat_kv order.
 // The mask is additive: causal, padding (attention_mask 0 → masked key) and, for packed batches,
 // document boundaries (keys of another document are masked).
+// Generation (src/models/generate.ts) adds a KV cache: `selfAttentionWithCache` also returns the new
+// tokens' keys (after RoPE) and values, and attends over cached ones passed in; the training path is
+// the same function without a past, and emits exactly the nodes it always did.
 
 import { Tensor } from '../core/tensor.js';
 import { op, type Graph, type Value } from '../graph/index.js';
@@ -17,6 +20,12 @@ export interface AttentionConfig {
   qkvBias: boolean; // Qwen2
   qkNorm: boolean; // Qwen3: RMSNorm over D on q and k before RoPE
   rmsNormEps: number;
+}
+
+/** One layer's keys (after RoPE, as HF's cache holds them) and values, [B, K, S, D]. */
+export interface KvPair {
+  key: Value;
+  value: Value;
 }
 
 const NEG = -1e9; // exp(NEG - max) underflows to exactly 0 in f32, like HF's finfo.min, without inf arithmetic
@@ -41,6 +50,22 @@ export function attentionBias(g: Graph, attentionMask: Value, documentIds?: Valu
   return bias;
 }
 
+/**
+ * Additive mask [B, 1, 1, T, S+T] for T new tokens attending over S cached slots and themselves, from
+ * attention_mask [B, S+T] (1 = a real token in that slot; 0 = padding or a slot not yet filled):
+ * allowed(i, j) = mask[j] ∧ (j < S ∨ j − S ≤ i).
+ */
+export function cachedAttentionBias(g: Graph, attentionMask: Value, pastLength: number): Value {
+  const [B, L] = attentionMask.shape as [number, number];
+  const S = pastLength;
+  const T = L - S;
+  const causal = new Float32Array(T * L);
+  for (let i = 0; i < T; i++) for (let j = S + i + 1; j < L; j++) causal[i * L + j] = NEG;
+  const causalV = g.constant(new Tensor('float32', [T, L], causal)); // [T, S+T]
+  const keyOk = op.Cast(op.Reshape(attentionMask, [B, 1, 1, 1, L]), 'float32'); // [B,1,1,1,S+T]
+  return op.Add(causalV, op.Mul(op.Sub(1, keyOk), NEG)); // [B,1,1,T,S+T]
+}
+
 export function selfAttention(
   ctx: BuildContext,
   path: string,
@@ -49,6 +74,24 @@ export function selfAttention(
   bias: Value, // [B, 1, 1, T, T]
   cfg: AttentionConfig,
 ): Value {
+  return selfAttentionWithCache(ctx, path, x, rope, bias, cfg).out;
+}
+
+/**
+ * Self-attention that also returns `present`, the new tokens' keys and values [B, K, T, D]. With `past`
+ * ([B, K, S, D], bias [B, 1, 1, T, S+T]) the new queries attend over the cached keys and their own:
+ * the scores of both are concatenated (softmax over all S+T keys) and the probabilities split again,
+ * so the cache is read in place, never concatenated with the new keys.
+ */
+export function selfAttentionWithCache(
+  ctx: BuildContext,
+  path: string,
+  x: Value, // [B, T, C]
+  rope: { cos: Value; sin: Value }, // [B, 1, T, D]
+  bias: Value, // [B, 1, 1, T, T] or, with past, [B, 1, 1, T, S+T]
+  cfg: AttentionConfig,
+  past?: KvPair,
+): { out: Value; present: KvPair } {
   const [B, T] = x.shape as [number, number, number];
   const { numHeads: H, numKvHeads: K, headDim: D } = cfg;
   const G = H / K;
@@ -63,10 +106,24 @@ export function selfAttention(
   k = applyRope(op.Transpose(k, [0, 2, 1, 3]), rope.cos, rope.sin); // [B, K, T, D]
   const qg = op.Reshape(q, [B, K, G, T, D]); // [B, K, G, T, D]
   const kg = op.Reshape(k, [B, K, 1, T, D]); // [B, K, 1, T, D]
-  const vg = op.Reshape(op.Transpose(v, [0, 2, 1, 3]), [B, K, 1, T, D]); // [B, K, 1, T, D]
-  const scores = op.Add(op.Mul(op.MatMul(qg, op.Transpose(kg, [0, 1, 2, 4, 3])), 1 / Math.sqrt(D)), bias); // [B,K,G,T,T]
-  const probs = op.Softmax(scores, -1);
-  const ctxv = op.MatMul(probs, vg); // [B, K, G, T, D]
+  const vt = op.Transpose(v, [0, 2, 1, 3]); // [B, K, T, D]
+  const vg = op.Reshape(vt, [B, K, 1, T, D]); // [B, K, 1, T, D]
+  const scale = 1 / Math.sqrt(D);
+  let ctxv: Value;
+  if (!past) {
+    const scores = op.Add(op.Mul(op.MatMul(qg, op.Transpose(kg, [0, 1, 2, 4, 3])), scale), bias); // [B,K,G,T,T]
+    const probs = op.Softmax(scores, -1);
+    ctxv = op.MatMul(probs, vg); // [B, K, G, T, D]
+  } else {
+    const S = past.key.shape[2]!;
+    const pk = op.Reshape(past.key, [B, K, 1, S, D]); // [B, K, 1, S, D]
+    const pv = op.Reshape(past.value, [B, K, 1, S, D]); // [B, K, 1, S, D]
+    const sPast = op.MatMul(qg, op.Transpose(pk, [0, 1, 2, 4, 3])); // [B, K, G, T, S]
+    const sNew = op.MatMul(qg, op.Transpose(kg, [0, 1, 2, 4, 3])); // [B, K, G, T, T]
+    const scores = op.Add(op.Mul(op.Concat([sPast, sNew], -1), scale), bias); // [B, K, G, T, S+T]
+    const [pPast, pNew] = op.Split(op.Softmax(scores, -1), [S, T], -1) as [Value, Value];
+    ctxv = op.Add(op.MatMul(pPast, pv), op.MatMul(pNew, vg)); // [B, K, G, T, D]
+  }
   const merged = op.Reshape(op.Transpose(op.Reshape(ctxv, [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
-  return linear(ctx, `${path}.o_proj`, merged);
+  return { out: linear(ctx, `${path}.o_proj`, merged), present: { key: k, value: vt } };
 }
