@@ -8,11 +8,13 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     clean: true,
+    shims: true,
     target: 'node20',
     external: ['onnxruntime-node'],
   },
   {
-    entry: { cli: 'src/cli/main.ts' },
+    // worker: the session worker thread of src/runtime (dist/worker.js, found next to the bundles).
+    entry: { cli: 'src/cli/main.ts', worker: 'src/runtime/worker-entry.ts' },
     format: ['esm'],
     sourcemap: true,
     target: 'node20',

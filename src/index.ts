@@ -23,3 +23,6 @@ export {
   type ObjectiveResult,
 } from './models/index.js';
 export * from './train/index.js';
+export * from './peft/index.js';
+export { generate, type GenerateOptions, type GenerationModel, type SamplingOptions } from './models/index.js';
+export { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOptions } from './optim/index.js';

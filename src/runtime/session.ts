@@ -1,0 +1,315 @@
+// createSession: an ORT session from model bytes, on a chosen execution provider, run in a worker
+// thread (default) so `run` never blocks the caller's event loop, and shared between identical calls
+// (key: sha256 of the model and external data + the options that change what ORT builds).
+// Feeds are checked against the graph's inputs here, with messages naming the input, before any bytes
+// move. Not here: the ORT calls (ort-backend.ts), the thread protocol (worker-host.ts, worker-entry.ts).
+
+import { createHash } from 'node:crypto';
+import { TsFinetuneError, closestName } from '../core/errors.js';
+import type { Tensor } from '../core/tensor.js';
+import { AUTO_ORDER, epPrecheck, epUnavailable, type Device } from './devices.js';
+import type { DeviceAttempt, OpenRequest, OrtBackendSession, SessionInfo } from './ort-backend.js';
+import { sessionKeyOptions, toOrtOptions, validateSessionOptions, type ExternalDataBuffer, type SessionOptions } from './options.js';
+import { compact, errorToWire, fromWire, toWire, type ValueMetadata, type WireTensor } from './wire.js';
+import { WorkerHost } from './worker-host.js';
+
+export interface RunOptions {
+  /**
+   * Hand input buffers to the worker instead of copying them (default false). The feeds' tensors are
+   * detached afterwards: use it for values the step replaces anyway (parameters, optimizer state).
+   */
+  transferInputs?: boolean;
+}
+
+/** What runs a session: a worker, or ORT on this thread. */
+interface Backend {
+  readonly alive: boolean;
+  run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, give: boolean): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+class WorkerBackend implements Backend {
+  constructor(private readonly host: WorkerHost) {}
+
+  get alive(): boolean {
+    return this.host.alive;
+  }
+
+  async run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, give: boolean): Promise<Record<string, Tensor>> {
+    const transfer = new Set<ArrayBuffer>();
+    const wire: Record<string, WireTensor> = {};
+    for (const [k, t] of Object.entries(feeds)) wire[k] = toWire(k, t, give, transfer);
+    const out = await this.host.request<Record<string, WireTensor>>(
+      { op: 'run', feeds: wire, fetches: fetches === undefined ? undefined : [...fetches] },
+      [...transfer],
+    );
+    const res: Record<string, Tensor> = {};
+    for (const [k, w] of Object.entries(out)) res[k] = fromWire(w);
+    return res;
+  }
+
+  async release(): Promise<void> {
+    try {
+      await this.host.request({ op: 'release' });
+    } finally {
+      await this.host.terminate();
+    }
+  }
+}
+
+class InProcessBackend implements Backend {
+  readonly alive = true;
+  constructor(private readonly s: OrtBackendSession) {}
+
+  async run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined): Promise<Record<string, Tensor>> {
+    // ORT reads inputs in place: no copies on this path.
+    const wire: Record<string, WireTensor> = {};
+    for (const [k, t] of Object.entries(feeds)) wire[k] = { dtype: t.dtype, dims: [...t.dims], data: t.data };
+    const out = await this.s.run(wire, fetches);
+    const res: Record<string, Tensor> = {};
+    for (const [k, w] of Object.entries(out)) res[k] = fromWire(w);
+    return res;
+  }
+
+  release(): Promise<void> {
+    return this.s.release();
+  }
+}
+
+/** One ORT session, shared by every Session handle with the same key. */
+class SessionCore {
+  refs = 1;
+  constructor(
+    readonly key: string,
+    readonly info: SessionInfo,
+    private readonly backend: Backend,
+  ) {}
+
+  private checkFeeds(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined): void {
+    if (typeof feeds !== 'object' || feeds === null) throw new TsFinetuneError('INVALID_ARGUMENT', 'run(feeds): feeds must be an object of Tensors');
+    const { inputNames, inputMetadata, outputNames } = this.info;
+    for (const [name, t] of Object.entries(feeds)) {
+      const i = inputNames.indexOf(name);
+      if (i < 0) {
+        const near = closestName(name, inputNames);
+        throw new TsFinetuneError(
+          'INVALID_ARGUMENT',
+          `run: '${name}' is not an input of this graph${near ? ` (did you mean '${near}'?)` : ''}; inputs: ${inputNames.join(', ')}`,
+          { name },
+        );
+      }
+      if (typeof t !== 'object' || t === null || !('dtype' in t) || !('dims' in t) || !('data' in t)) {
+        throw new TsFinetuneError('INVALID_ARGUMENT', `run: feed '${name}' is not a Tensor`, { name });
+      }
+      const m = inputMetadata[i]!;
+      if (m.dtype !== undefined && t.dtype !== m.dtype) {
+        throw new TsFinetuneError('UNSUPPORTED_DTYPE', `run: input '${name}' must be ${m.dtype}, got ${t.dtype}`, { name, expected: m.dtype, got: t.dtype });
+      }
+      // ORT reports unknown rank as [], like a scalar: only a declared shape is checked.
+      if (m.dims.length > 0) {
+        const ok = m.dims.length === t.dims.length && m.dims.every((d, j) => typeof d !== 'number' || d === t.dims[j]);
+        if (!ok) {
+          throw new TsFinetuneError('SHAPE_MISMATCH', `run: input '${name}' must have dims [${m.dims.join(', ')}], got [${t.dims.join(', ')}]`, {
+            name,
+            expected: m.dims,
+            got: [...t.dims],
+          });
+        }
+      }
+    }
+    const missing = inputNames.filter((n) => !(n in feeds));
+    if (missing.length > 0) throw new TsFinetuneError('MISSING_TENSOR', `run: missing inputs ${missing.map((n) => `'${n}'`).join(', ')}`, { missing });
+    for (const f of fetches ?? []) {
+      if (!outputNames.includes(f)) {
+        const near = closestName(f, outputNames);
+        throw new TsFinetuneError('INVALID_ARGUMENT', `run: '${f}' is not an output of this graph${near ? ` (did you mean '${near}'?)` : ''}`, { name: f });
+      }
+    }
+  }
+
+  run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, opts: RunOptions): Promise<Record<string, Tensor>> {
+    this.checkFeeds(feeds, fetches);
+    return this.backend.run(feeds, fetches, opts.transferInputs === true);
+  }
+
+  get alive(): boolean {
+    return this.backend.alive;
+  }
+
+  release(): Promise<void> {
+    return this.backend.release();
+  }
+}
+
+/** A handle on an ORT session. Release it when done; handles from reuse share one session. */
+export class Session {
+  private core: SessionCore | undefined;
+  /** The execution provider the session runs on (what 'auto' chose). */
+  readonly device: Device;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ValueMetadata[];
+  readonly outputMetadata: readonly ValueMetadata[];
+  /** Devices tried before `device` ('auto'), with the EP_UNAVAILABLE reason of each. */
+  readonly attempts: readonly DeviceAttempt[];
+  /** The reuse key (a hash unless `cacheKey` was given). */
+  readonly key: string;
+
+  /** @internal use createSession */
+  constructor(core: SessionCore) {
+    this.core = core;
+    this.device = core.info.device;
+    this.inputNames = core.info.inputNames;
+    this.outputNames = core.info.outputNames;
+    this.inputMetadata = core.info.inputMetadata;
+    this.outputMetadata = core.info.outputMetadata;
+    this.attempts = core.info.attempts;
+    this.key = core.key;
+  }
+
+  get released(): boolean {
+    return this.core === undefined;
+  }
+
+  /**
+   * Run the graph. `fetches` limits the outputs computed and returned (default: all).
+   * @example
+   * const s = await createSession(bytes, { device: 'cpu' });
+   * const { loss } = await s.run({ x: Tensor.fromNumbers([1, 2], [2]) }, ['loss']);
+   */
+  run(feeds: Record<string, Tensor>, fetches?: readonly string[], opts: RunOptions = {}): Promise<Record<string, Tensor>> {
+    if (this.core === undefined) return Promise.reject(new TsFinetuneError('RUNTIME_ERROR', 'run: this Session was released'));
+    try {
+      return this.core.run(feeds, fetches, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Drop this handle; the ORT session (and its worker) goes when the last handle is released. */
+  async release(): Promise<void> {
+    const core = this.core;
+    this.core = undefined;
+    if (core === undefined) return;
+    core.refs--;
+    if (core.refs > 0) return;
+    if (cache.get(core.key)?.core === core) cache.delete(core.key);
+    await core.release();
+  }
+}
+
+interface CacheEntry {
+  pending: Promise<SessionCore>;
+  core?: SessionCore;
+}
+const cache = new Map<string, CacheEntry>();
+
+function hashKey(model: Uint8Array, external: readonly ExternalDataBuffer[], opts: SessionOptions): string {
+  if (opts.cacheKey !== undefined) return `key:${opts.cacheKey}|${sessionKeyOptions(opts)}`;
+  const h = createHash('sha256');
+  h.update(model);
+  for (const e of external) {
+    h.update(`\0${e.path}\0${e.data.length}\0`);
+    h.update(e.data);
+  }
+  h.update(sessionKeyOptions(opts));
+  return h.digest('hex');
+}
+
+/** The device order to try, and the attempts skipped by a file-level precheck ('auto' only). */
+function plan(opts: SessionOptions): { devices: Device[]; skipped: DeviceAttempt[] } {
+  const req = opts.device ?? 'cpu';
+  if (req !== 'auto') return { devices: [req], skipped: [] };
+  const devices: Device[] = [];
+  const skipped: DeviceAttempt[] = [];
+  for (const d of AUTO_ORDER) {
+    const why = d === 'cpu' ? undefined : epPrecheck(d);
+    if (why === undefined) devices.push(d);
+    else skipped.push({ device: d, error: errorToWire(epUnavailable(d, undefined, why)) });
+  }
+  return { devices, skipped };
+}
+
+/** Copy (or with `give`, hand over) a byte buffer for postMessage. */
+function forTransfer(b: Uint8Array, give: boolean, transfer: ArrayBuffer[]): Uint8Array {
+  const whole = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer);
+  const out = give && whole && !transfer.includes(b.buffer as ArrayBuffer) ? b : compact(b);
+  transfer.push(out.buffer as ArrayBuffer);
+  return out;
+}
+
+async function openCore(key: string, model: Uint8Array, opts: SessionOptions): Promise<SessionCore> {
+  const { devices, skipped } = plan(opts);
+  const ortOptions: OpenRequest['ortOptions'] = {};
+  for (const d of devices) ortOptions[d] = toOrtOptions(opts, d);
+  const external = opts.externalData ?? [];
+
+  if (opts.worker === false) {
+    const { OrtBackendSession } = await import('./ort-backend.js');
+    const s = await OrtBackendSession.open({ model, externalData: external, devices, ortOptions });
+    return new SessionCore(key, { ...s.info, attempts: [...skipped, ...s.info.attempts] }, new InProcessBackend(s));
+  }
+
+  const give = opts.transfer === true;
+  const transfer: ArrayBuffer[] = [];
+  const req: OpenRequest = {
+    model: forTransfer(model, give, transfer),
+    externalData: external.map((e) => ({ path: e.path, data: forTransfer(e.data, give, transfer) })),
+    devices,
+    ortOptions,
+  };
+  const host = new WorkerHost();
+  try {
+    const info = await host.request<SessionInfo>({ op: 'open', req }, transfer);
+    return new SessionCore(key, { ...info, attempts: [...skipped, ...info.attempts] }, new WorkerBackend(host));
+  } catch (e) {
+    await host.terminate();
+    throw e;
+  }
+}
+
+/**
+ * Open an ORT session on model bytes (an encoded ModelProto). Identical calls (same bytes, external
+ * data and options) share one session until every handle is released.
+ * @example
+ * const s = await createSession(encodeModel(model), { device: 'auto', disableOptimizers: ['ConstantFolding'] });
+ * console.log(s.device); // 'cpu' on a machine without CUDA or WebGPU
+ * const out = await s.run({ x });
+ * await s.release();
+ */
+export async function createSession(modelBytes: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+  validateSessionOptions(opts);
+  if (!(modelBytes instanceof Uint8Array) || modelBytes.length === 0) {
+    throw new TsFinetuneError('INVALID_ARGUMENT', 'createSession: modelBytes must be a non-empty Uint8Array (an encoded ModelProto)');
+  }
+  const key = `${opts.device ?? 'cpu'}:${hashKey(modelBytes, opts.externalData ?? [], opts)}`;
+  if (opts.reuse === false) return new Session(await openCore(key, modelBytes, opts));
+
+  const hit = cache.get(key);
+  if (hit !== undefined) {
+    const core = await hit.pending;
+    if (cache.get(key) === hit) {
+      if (core.alive) {
+        core.refs++;
+        return new Session(core);
+      }
+      // Its worker died (the holders' runs reject): new callers get a fresh session.
+      cache.delete(key);
+    }
+    // Released or dead: open a fresh one below.
+  }
+  const entry: CacheEntry = { pending: openCore(key, modelBytes, opts) };
+  cache.set(key, entry);
+  try {
+    entry.core = await entry.pending;
+  } catch (e) {
+    if (cache.get(key) === entry) cache.delete(key);
+    throw e;
+  }
+  return new Session(entry.core);
+}
+
+/** Sessions currently open through reuse (for tests and diagnostics). */
+export function openSessionCount(): number {
+  return cache.size;
+}

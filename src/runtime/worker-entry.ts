@@ -1,0 +1,66 @@
+// Entry file of the session worker (built by tsup as dist/worker.js; run from source under tsx).
+// As a worker_thread it owns one ORT session: 'open', then any number of 'run', then 'release'.
+// Requests are handled one at a time in arrival order (ORT's run is synchronous on this thread, which
+// is the point: the caller's event loop stays free). Outputs go back transferred, never cloned.
+// Run as a child process with `--ts-finetune-probe` it probes the execution providers and prints JSON
+// on stdout; a separate process lets the caller capture the native libraries' stderr chatter.
+
+import { parentPort } from 'node:worker_threads';
+import { OrtBackendSession, type OpenRequest } from './ort-backend.js';
+import { PROBE_MARKER, probeInThisProcess } from './probe-run.js';
+import { errorToWire, outputToWire, type WireTensor } from './wire.js';
+
+export type WorkerRequest =
+  | { op: 'open'; id: number; req: OpenRequest }
+  | { op: 'run'; id: number; feeds: Record<string, WireTensor>; fetches: string[] | undefined }
+  | { op: 'release'; id: number };
+
+export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ReturnType<typeof errorToWire> };
+
+function serve(port: NonNullable<typeof parentPort>): void {
+  let session: OrtBackendSession | undefined;
+  let queue: Promise<void> = Promise.resolve();
+
+  const handle = async (m: WorkerRequest): Promise<void> => {
+    try {
+      if (m.op === 'open') {
+        session = await OrtBackendSession.open(m.req);
+        port.postMessage({ id: m.id, ok: true, value: session.info } satisfies WorkerReply);
+      } else if (m.op === 'run') {
+        if (session === undefined) throw new Error('run before open');
+        const out = await session.run(m.feeds, m.fetches);
+        const transfer = new Set<ArrayBuffer>();
+        const value: Record<string, WireTensor> = {};
+        for (const [k, w] of Object.entries(out)) value[k] = outputToWire(w, transfer);
+        port.postMessage({ id: m.id, ok: true, value } satisfies WorkerReply, [...transfer]);
+      } else {
+        await session?.release();
+        session = undefined;
+        port.postMessage({ id: m.id, ok: true, value: null } satisfies WorkerReply);
+      }
+    } catch (e) {
+      port.postMessage({ id: m.id, ok: false, error: errorToWire(e) } satisfies WorkerReply);
+    }
+  };
+
+  port.on('message', (m: WorkerRequest) => {
+    queue = queue.then(() => handle(m));
+  });
+}
+
+if (parentPort !== null) serve(parentPort);
+else if (process.argv.includes('--ts-finetune-probe')) {
+  // One JSON line per device on stdout as each finishes (a driver that kills the process loses only the
+  // devices not yet reported), and a marker line on stderr before each, so the parent can tell whose native logs are whose.
+  // process.stderr writes to a pipe are synchronous on Linux, so markers and native logs stay in order.
+  const devices = (process.argv[process.argv.indexOf('--ts-finetune-probe') + 1] ?? '').split(',');
+  (async () => {
+    for (const d of devices) {
+      process.stderr.write(`\n${PROBE_MARKER}${d}\n`);
+      process.stdout.write(`${JSON.stringify(await probeInThisProcess(d))}\n`);
+    }
+  })().catch((e: unknown) => {
+    process.stdout.write(`${JSON.stringify({ fatal: errorToWire(e) })}\n`);
+    process.exitCode = 1;
+  });
+}
