@@ -13,3 +13,4 @@ export * from './generate.js';
 export * from './sampling.js';
 export * from './kv-cache.js';
 export * from './generation-config.js';
+export * from './save.js';

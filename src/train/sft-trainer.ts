@@ -44,12 +44,17 @@ export class SFTTrainer extends Trainer<TokenizedExample> {
 
   constructor(init: SFTTrainerInit) {
     const cfg = toSftConfig(init);
-    const model = init.peftConfig ? getPeftModel(init.model as Parameters<typeof getPeftModel>[0], init.peftConfig) : init.model;
+    // The adapter's initialisation follows the run's seed, as TRL seeds before get_peft_model.
+    const model = init.peftConfig ? getPeftModel(init.model as Parameters<typeof getPeftModel>[0], init.peftConfig, { seed: cfg.seed }) : init.model;
     super(asTrainerModel(model), cfg);
     this.config = cfg;
     this.tokenizer = init.tokenizer;
     this.init = init;
-    if (cfg.gradientCheckpointing) (this.model as { gradientCheckpointing: boolean }).gradientCheckpointing = true;
+    // The flag lives on the base model (a PeftModel only reads it back through a getter).
+    if (cfg.gradientCheckpointing) {
+      const owner = (this.model as { baseModel?: unknown }).baseModel ?? this.model;
+      (owner as { gradientCheckpointingEnable?: () => void }).gradientCheckpointingEnable?.();
+    }
   }
 
   protected async prepareData(): Promise<{ train: TokenizedExample[]; eval: TokenizedExample[] }> {
@@ -66,6 +71,7 @@ export class SFTTrainer extends Trainer<TokenizedExample> {
       completionOnlyLoss: this.config.completionOnlyLoss,
       assistantOnlyLoss: this.config.assistantOnlyLoss,
       templateKwargs: this.init.templateKwargs ?? {},
+      eosToken: this.tokenId(this.config.eosToken, 'eosToken') === null ? null : this.config.eosToken,
     });
     if (rep.untrainedEndOfTurn > 0) {
       process.stderr.write(
@@ -89,11 +95,26 @@ export class SFTTrainer extends Trainer<TokenizedExample> {
   }
 
   protected async makeBatch(examples: TokenizedExample[], rows: number[], B: number): Promise<MicroBatch> {
-    const padId = this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0;
+    // TRL: args.pad_token, else the tokenizer's pad token, else its eos token.
+    const padId = this.tokenId(this.config.padToken, 'padToken') ?? this.tokenizer.padTokenId ?? this.tokenizer.eosTokenId ?? 0;
     const mult = this.config.padToMultipleOf ?? defaultMultiple(this.config.maxLength);
     const batchOpts: Parameters<typeof collate>[1] = { padTokenId: padId, padToMultipleOf: mult, B };
     if (this.config.maxLength !== null) batchOpts.maxLength = this.config.maxLength;
     return { batch: collate(examples, batchOpts), rows };
+  }
+
+  /** The id of a token named in the config (null when not configured); an unknown token is an error, as in TRL. */
+  private tokenId(token: string | null, key: string): number | null {
+    if (token === null) return null;
+    const id = this.tokenizer.convertTokensToIds(token);
+    if (id === null) throw new TsFinetuneError('INVALID_CONFIG', `${key} '${token}' is not in the tokenizer's vocabulary`, { key });
+    return id;
+  }
+
+  /** The adapter (or model) and the tokenizer, as HF's save_model with a processing_class. */
+  override async saveModel(dir?: string): Promise<void> {
+    await super.saveModel(dir);
+    await this.tokenizer.savePretrained(dir ?? this.args.outputDir);
   }
 
   protected groupExtras(group: MicroBatch[]): Record<string, Tensor> {
