@@ -43,7 +43,7 @@ export async function sftCommand(argv: string[]): Promise<number> {
   const base = await AutoModelForCausalLM.fromPretrained(cfg.model, loadOpts);
   const train = await loadRunDataset(cfg.dataset, cfg.datasetSplit);
   const evalDs = cfg.evalSplit ? await loadRunDataset(cfg.dataset, cfg.evalSplit) : undefined;
-  const model = cfg.lora ? getPeftModel(base, cfg.lora) : base;
+  const model = cfg.lora ? getPeftModel(base, cfg.lora, { seed: args.seed }) : base;
   if (cfg.lora && 'printTrainableParameters' in model) (model as { printTrainableParameters(): void }).printTrainableParameters();
   out(`\nBefore training — user: ${cfg.samplePrompt}\n  assistant: ${await sampleChat(model, tokenizer, cfg.samplePrompt, cfg.maxNewTokens)}\n`);
   const trainer = new SFTTrainer({ model, args, trainDataset: train, evalDataset: evalDs ?? null, tokenizer });
