@@ -18,6 +18,12 @@ export interface OptimizerOptions {
   device?: 'cpu' | 'cuda' | 'webgpu' | 'auto';
   /** Elements per page for paged optimizers (the state's device footprint is one page group). */
   pageSize?: number;
+  /**
+   * [start, end) of each trainable tensor in the flat vector (ascending, disjoint). 8-bit AdamW keeps
+   * float32 state for tensors under 4096 elements and blocks of 256 per tensor, as bitsandbytes does per
+   * parameter; without ranges the whole vector counts as one tensor. AdamW ignores it.
+   */
+  paramRanges?: readonly (readonly [number, number])[];
 }
 
 export interface Optimizer {
