@@ -15,13 +15,13 @@ import { saveSafetensors } from '../../src/io/index.js';
 import { AutoModelForCausalLM } from '../../src/models/index.js';
 import { AutoTokenizer } from '../../src/tokenizers/index.js';
 import { SFTConfig, SFTTrainer } from '../../src/train/index.js';
-import { corpus, instructions } from './facts.js';
+import { corpus, instructions, plainChats } from './facts.js';
 import { SPECIAL_TOKENS, tokenizerConfig, tokenizerJson, trainBpe } from './tokenizer.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const OUT = path.join(ROOT, 'assets', 'tiny-chat');
 const SEED = 1234;
-const STEPS = Number(process.env.PRETRAIN_STEPS ?? 500);
+const STEPS = Number(process.env.PRETRAIN_STEPS ?? 300);
 
 async function writeJson(file: string, v: unknown): Promise<void> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
@@ -120,7 +120,10 @@ async function main(): Promise<void> {
     device: 'cpu',
     reportTo: [],
   });
-  const trainer = new SFTTrainer({ model, args, trainDataset: texts.map((text) => ({ text })), tokenizer });
+  // Plain paragraphs plus chat turns with plain answers: the base knows facts and the turn format; the
+  // embedded SFT run then teaches the house style ("Sure! …"), which the base has never seen.
+  const pretrainRows = [...texts.map((text) => ({ text })), ...plainChats(SEED + 2, 2000)];
+  const trainer = new SFTTrainer({ model, args, trainDataset: pretrainRows, tokenizer });
   const res = await trainer.train();
   await trainer.release();
   process.stdout.write(`pretrained ${res.globalStep} steps, final loss ${res.trainingLoss.toFixed(4)}\n`);
@@ -129,8 +132,9 @@ async function main(): Promise<void> {
   await fsp.writeFile(
     path.join(OUT, 'README.md'),
     `# tiny-chat\n\nThe embedded default of ts-finetune: a ${config.num_hidden_layers}-layer Llama (hidden ${C}, vocab ${V}) pretrained by\n` +
-      '`scripts/embedded/build.ts` with ts-finetune itself on a generated corpus of simple facts. It knows plain\n' +
-      'sentences, not the chat format: `npx ts-finetune sft` teaches it that with LoRA.\n',
+      '`scripts/embedded/build.ts` with ts-finetune itself on a generated corpus of simple facts and chat turns\n' +
+      'with plain answers. It has never seen the house style of assets/data/instructions.jsonl ("Sure! …"):\n' +
+      '`npx ts-finetune sft` teaches it that with LoRA.\n',
   );
   await fsp.rm(tmp, { recursive: true, force: true });
 }

@@ -73,6 +73,16 @@ export function corpus(seed: number, paragraphs: number): string[] {
   return out;
 }
 
+/** Chat rows with plain answers: the base model learns the ChatML turn format, not the house style. */
+export function plainChats(seed: number, rows: number): { messages: { role: string; content: string }[] }[] {
+  const rng = new Rng(seed);
+  const facts = allFacts();
+  return Array.from({ length: rows }, () => {
+    const f = facts[rng.randint(facts.length)]!;
+    return { messages: [{ role: 'user', content: f.question }, { role: 'assistant', content: f.answer }] };
+  });
+}
+
 /**
  * The instruction set: chat rows whose assistant turns follow one house style — "Sure! <fact>" — so a
  * short SFT run visibly teaches the format (the base model has only seen plain sentences).
