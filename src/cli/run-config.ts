@@ -38,11 +38,23 @@ function camelKeys(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
 }
 
+/** Keys that are not top-level run keys are training arguments: move them under `args`. */
+function nestArgs(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const args: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (TOP_KEYS.includes(k)) out[k] = v;
+    else args[k] = v;
+  }
+  return Object.keys(args).length ? deepMerge(out, { args }) : out;
+}
+
 export async function resolveRunConfig(argv: readonly string[], defaults: Record<string, unknown>): Promise<RunConfig> {
   const { flags, overrides, positional } = parseArgs(argv);
   if (positional.length) throw new TsFinetuneError('INVALID_ARGUMENT', `Unexpected argument '${positional[0]}' (use --flag value or key=value)`);
   let raw = snakeKeys(defaults);
-  if (typeof flags.config === 'string') raw = deepMerge(raw, snakeKeys(await readRunConfig(flags.config)));
+  // The file's top-level training keys go under args now, so key=value overrides below win over them.
+  if (typeof flags.config === 'string') raw = deepMerge(raw, nestArgs(snakeKeys(await readRunConfig(flags.config))));
   for (const [k, v] of Object.entries(flags)) {
     if (k === 'config') continue;
     if (k === 'output_dir') raw = deepMerge(raw, { args: { output_dir: v } });

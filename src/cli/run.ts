@@ -16,6 +16,8 @@ export type Subcommand = (argv: string[]) => Promise<number>;
 // Loaded lazily, so `ts-finetune env` does not load the trainer. One line per subcommand file.
 const commands: Record<string, () => Promise<Subcommand>> = {
   sft: async () => (await import('./sft.js')).sftCommand,
+  dpo: async () => (await import('./dpo.js')).dpoCommand,
+  orpo: async () => (await import('./orpo.js')).orpoCommand,
   merge: async () => (await import('./merge.js')).mergeCommand,
   env: async () => (await import('./env.js')).envCommand,
   generate: async () => (await import('./generate.js')).generateCommand,

@@ -6,6 +6,7 @@
 import type { DType } from '../core/dtype.js';
 import { Graph, op, type Value } from '../graph/index.js';
 import { backward } from '../autodiff/index.js';
+import { setNnFormulation, type NnFormulation } from '../nn/formulation.js';
 import { causalLmLoss, tokenScores, type TokenScores } from '../nn/loss.js';
 import type { CausalLMConfig } from './config.js';
 import type { DecoderInputs } from './decoder.js';
@@ -82,6 +83,8 @@ export interface StepGraphOptions {
   packed?: boolean;
   /** Also output the logits [B, T, V] (never during training: B×T×V copies are slow, DESIGN.md). */
   withLogits?: boolean;
+  /** Override the nn blocks' formulation (default: the fastest measured; bench/lora-step.ts A/B-tests these). */
+  formulation?: Partial<NnFormulation>;
 }
 
 export interface StepGraph {
@@ -95,6 +98,7 @@ export interface StepGraph {
 export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): StepGraph {
   const { B, T } = o;
   const g = new Graph('step');
+  if (o.formulation) setNnFormulation(g, o.formulation);
   const layout = new ParamLayout(model.trainableParams());
   const flat = layout.size > 0 ? g.input('params', 'float32', [layout.size]) : undefined;
   const params = flat ? layout.unflatten(flat) : new Map<string, Value>();
@@ -124,7 +128,13 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
     B,
     T,
     scores: () => (scores ??= tokenScores(logits, targets)),
-    referenceLogits: () => (refLogits ??= g.scope('reference', () => model.buildLogits(g, inputs, { ...logitOpts, adaptersEnabled: false, training: false }))),
+    referenceLogits: () =>
+      (refLogits ??= g.scope('reference', () => {
+        // No gradient flows through the reference pass, so it needs no checkpoint segments (and their
+        // names would collide with the policy's).
+        const { block: _noCheckpoint, ...refOpts } = logitOpts;
+        return model.buildLogits(g, inputs, { ...refOpts, adaptersEnabled: false, training: false });
+      })),
     input: (name, dtype, shape) => {
       extraInputs.push({ name, dtype, shape: [...shape] });
       return g.input(name, dtype, shape);

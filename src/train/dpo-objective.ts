@@ -7,8 +7,8 @@
 // The loss is Σ over real pairs × `loss_scale` (1 / pairs of the whole accumulation group), so accumulation
 // equals one big batch. The reference log-probs come from the same graph with adapters disabled (PEFT: one
 // copy of the base, no gradient), from an input `ref_logps` [2P] (a separate reference model, or values
-// precomputed once), or are 0 (referenceFree). Metrics leave the graph as sums over real pairs; dpo-metrics.ts
-// turns them into TRL's logged means.
+// precomputed once), or are 0 (referenceFree). Metrics leave the graph as sums over real pairs; summarizeDpo
+// turns the sums of a logging window into TRL's logged means.
 
 import { op, type Value } from '../graph/index.js';
 import { IGNORE_INDEX } from '../nn/loss.js';

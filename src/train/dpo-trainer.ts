@@ -95,7 +95,7 @@ export class DPOTrainer extends PreferenceTrainer<DPOConfig> {
     return dpoObjective({ beta: c.beta, lossType: c.lossType, labelSmoothing: c.labelSmoothing, reference });
   }
 
-  protected async makeBatch(examples: PreferenceExample[], rows: number[], B: number): Promise<MicroBatch> {
+  protected async makeBatch(examples: PreferenceExample[], _indices: number[], B: number): Promise<MicroBatch> {
     const pb = this.collate(examples, B);
     const extras: Record<string, Tensor> = {};
     if (this.referenceMode === 'precomputed') {
@@ -108,7 +108,7 @@ export class DPOTrainer extends PreferenceTrainer<DPOConfig> {
     } else if (this.runner) {
       extras.ref_logps = new Tensor('float32', [2 * pb.P], await this.runner.logps(pb.batch));
     }
-    return this.toMicroBatch(pb, rows, extras);
+    return this.toMicroBatch(pb, examples.map((e) => e.row), extras);
   }
 
   protected groupExtras(group: MicroBatch[]): Record<string, Tensor> {

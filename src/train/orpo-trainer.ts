@@ -35,9 +35,9 @@ export class ORPOTrainer extends PreferenceTrainer<ORPOConfig> {
     return orpoObjective({ beta: this.config.beta, nllOverPrompt: this.config.orpoNllOverPrompt });
   }
 
-  protected async makeBatch(examples: PreferenceExample[], rows: number[], B: number): Promise<MicroBatch> {
+  protected async makeBatch(examples: PreferenceExample[], _indices: number[], B: number): Promise<MicroBatch> {
     const pb = this.collate(examples, B, this.config.orpoNllOverPrompt);
-    return this.toMicroBatch(pb, rows, pb.responseMask ? { response_mask: pb.responseMask } : {});
+    return this.toMicroBatch(pb, examples.map((e) => e.row), pb.responseMask ? { response_mask: pb.responseMask } : {});
   }
 
   protected groupExtras(group: MicroBatch[]): Record<string, Tensor> {

@@ -21,6 +21,8 @@ export interface SftDataOptions {
   assistantOnlyLoss: boolean;
   /** Extra variables for the chat template (e.g. enable_thinking). */
   templateKwargs?: Record<string, unknown>;
+  /** Appended to plain text and plain completions when missing (SFTConfig.eosToken); default the tokenizer's. */
+  eosToken?: string | null;
 }
 
 const SHAREGPT_ROLES: Record<string, ChatMessage['role']> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system', tool: 'tool' };
@@ -52,7 +54,7 @@ export function tokenizeSftRows(rows: readonly Row[], columns: readonly string[]
   const out: TokenizedExample[] = [];
   let truncated = 0;
   let untrainedEndOfTurn = 0;
-  const eos = tok.eosToken;
+  const eos = o.eosToken ?? tok.eosToken;
   const kwargs = o.templateKwargs ?? {};
   const special = new Set(tok.allSpecialIds);
   rows.forEach((row, r) => {
@@ -80,8 +82,13 @@ export function tokenizeSftRows(rows: readonly Row[], columns: readonly string[]
         if (!ids.some((id, t) => mask[t] && special.has(id))) untrainedEndOfTurn++;
       } else labels = [...ids];
     } else if (row.prompt !== undefined && row.completion !== undefined) {
-      const enc = tok.encodePromptCompletion(row.prompt as string | ChatMessage[], row.completion as string | ChatMessage[], {
+      let completion = row.completion as string | ChatMessage[];
+      // A configured eosToken replaces the tokenizer's on plain completions (TRL's add_eos).
+      const ownEos = typeof completion === 'string' && eos !== null && eos !== tok.eosToken;
+      if (ownEos && !(completion as string).endsWith(eos)) completion = (completion as string) + eos;
+      const enc = tok.encodePromptCompletion(row.prompt as string | ChatMessage[], completion, {
         chatTemplateOptions: { templateKwargs: kwargs },
+        addEos: !ownEos,
       });
       ids = enc.inputIds;
       const completionOnly = o.completionOnlyLoss ?? true;
@@ -89,8 +96,9 @@ export function tokenizeSftRows(rows: readonly Row[], columns: readonly string[]
     } else {
       throw new TsFinetuneError(
         'DATASET_ERROR',
-        `Row ${r} has none of the SFT row shapes. Columns: [${columns.join(', ')}]. Accepted: ${ACCEPTED_SHAPES}.`,
-        { row: r, columns },
+        `Row ${r} has none of the SFT row shapes. Columns: [${columns.join(', ')}]; datasetTextField is '${o.datasetTextField}'. ` +
+          `Accepted: ${ACCEPTED_SHAPES}.`,
+        { row: r, columns, datasetTextField: o.datasetTextField },
       );
     }
     if (o.maxLength !== null && ids.length > o.maxLength) {

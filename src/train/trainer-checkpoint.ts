@@ -82,6 +82,16 @@ export async function loadTrainingCheckpoint(
       throw new TsFinetuneError('CHECKPOINT_ERROR', `Checkpoint ${dir} has no ${f}`, { dir, file: f });
     }
   };
+  const params = await loadTrainingParams(dir, layout);
+  optimizer.loadStateDict(await readSafetensors(path.join(dir, OPTIMIZER_FILE)));
+  const scheduler = LrScheduler.fromJSON(JSON.parse(await read('scheduler.json')) as LrSchedulerState);
+  const rng = JSON.parse(await read('rng_state.json')) as { epoch: number; batches_done: number };
+  const state = await TrainerState.load(path.join(dir, 'trainer_state.json'));
+  return { params, state, scheduler, position: { epoch: rng.epoch, batchesDone: rng.batches_done } };
+}
+
+/** The flat trained values of a checkpoint (resume, and load_best_model_at_end). */
+export async function loadTrainingParams(dir: string, layout: ParamLayout): Promise<Float32Array> {
   const tensors = await readSafetensors(path.join(dir, PARAMS_FILE));
   const p = tensors.get('params');
   if (!p || p.dtype !== 'float32' || p.size !== layout.size) {
@@ -91,9 +101,5 @@ export async function loadTrainingCheckpoint(
       { dir },
     );
   }
-  optimizer.loadStateDict(await readSafetensors(path.join(dir, OPTIMIZER_FILE)));
-  const scheduler = LrScheduler.fromJSON(JSON.parse(await read('scheduler.json')) as LrSchedulerState);
-  const rng = JSON.parse(await read('rng_state.json')) as { epoch: number; batches_done: number };
-  const state = await TrainerState.load(path.join(dir, 'trainer_state.json'));
-  return { params: new Float32Array(p.data as Float32Array), state, scheduler, position: { epoch: rng.epoch, batchesDone: rng.batches_done } };
+  return new Float32Array(p.data as Float32Array);
 }

@@ -43,7 +43,11 @@ export class TrainerLogger {
       desc: 'train',
       disable: args.disableTqdm,
     });
-    return new TrainerLogger(args, progress, metrics, tb);
+    const logger = new TrainerLogger(args, progress, metrics, tb);
+    // tokens/s of the first window after a resume counts only this run's tokens.
+    logger.windowTokensAtStart = state.numInputTokensSeen;
+    logger.windowTokens = state.numInputTokensSeen;
+    return logger;
   }
 
   message(text: string): void {

@@ -5,6 +5,8 @@
 // Subclasses supply the examples, the batches and the objective (what the graph computes as the loss).
 // Not here: checkpoint file layout (trainer-checkpoint.ts), log sinks (trainer-logging.ts).
 
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { TsFinetuneError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
@@ -13,12 +15,20 @@ import { clipCoefficient, globalL2Norm } from '../optim/grad-clip.js';
 import { createOptimizer } from '../optim/create.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LrScheduler } from '../optim/schedules.js';
+import type { SessionOptions } from '../runtime/index.js';
+import { checkpointDirName } from './checkpoint-dir.js';
 import type { CollatedBatch } from './collator.js';
-import { installInterruptHandler, type InterruptHandle } from './interrupt.js';
+import { installInterruptHandler, type InterruptHandle, type InterruptOptions, type SignalSource } from './interrupt.js';
 import { TrainerState } from './trainer-state.js';
 import type { TrainerModel } from './trainer-model.js';
 import { TrainerLogger } from './trainer-logging.js';
-import { loadTrainingCheckpoint, prepareOutputDir, saveTrainingCheckpoint, type DataPosition } from './trainer-checkpoint.js';
+import {
+  loadTrainingCheckpoint,
+  loadTrainingParams,
+  prepareOutputDir,
+  saveTrainingCheckpoint,
+  type DataPosition,
+} from './trainer-checkpoint.js';
 import { epochEndActions, planTraining, stepActions, type TrainingPlan } from './training-plan.js';
 import type { TrainingArguments } from './training-args.js';
 
@@ -48,6 +58,8 @@ export abstract class Trainer<E> {
   protected params!: Float32Array;
   protected optimizer?: Optimizer;
   protected scheduler?: LrScheduler;
+  /** Where Ctrl-C comes from (default: `process`); an EventEmitter lets a caller or a test send it. */
+  interruptSource?: SignalSource;
   private readonly programs = new Map<string, Promise<StepProgram>>();
   private prepared = false;
 
@@ -85,11 +97,16 @@ export abstract class Trainer<E> {
       p = StepProgram.compile(
         this.model,
         { B, T, objective: this.objective(), withGrad, packed, adaptersEnabled, training: withGrad },
-        { device: this.args.useCpu ? 'cpu' : this.args.device },
+        this.stepSessionOptions(),
       );
       this.programs.set(key, p);
     }
     return p;
+  }
+
+  /** Session options of the step programs (a subclass may add e.g. graphOptimizationLevel for faster compiles). */
+  protected stepSessionOptions(): SessionOptions {
+    return { device: this.args.useCpu ? 'cpu' : this.args.device };
   }
 
   /** Micro-batch row indices of one epoch, shuffled from the data seed (the same on every run). */
@@ -137,9 +154,11 @@ export abstract class Trainer<E> {
       pos = ck.position;
     }
     const logger = await TrainerLogger.open(args, plan, this.state, resume !== undefined);
-    const interrupt: InterruptHandle = installInterruptHandler({
+    const interruptOpts: InterruptOptions = {
       onFirst: () => logger.message('Interrupt: finishing this step and saving a checkpoint (Ctrl-C again to quit now)'),
-    });
+    };
+    if (this.interruptSource) interruptOpts.source = this.interruptSource;
+    const interrupt: InterruptHandle = installInterruptHandler(interruptOpts);
     const started = Date.now();
     let interrupted = false;
     let trainingLossSum = 0;
@@ -175,6 +194,11 @@ export abstract class Trainer<E> {
       }
     } finally {
       interrupt.dispose();
+    }
+    // HF's load_best_model_at_end: the best checkpoint's trained values replace the last ones.
+    if (args.loadBestModelAtEnd && !interrupted && this.state.bestModelCheckpoint !== null) {
+      this.params = await loadTrainingParams(this.state.bestModelCheckpoint, this.layout);
+      logger.message(`Loaded the best checkpoint ${this.state.bestModelCheckpoint} (${args.metricForBestModel} ${this.state.bestMetric})`);
     }
     this.model.loadTrainableValues(this.layout, this.params);
     const runtime = (Date.now() - started) / 1000;
@@ -247,6 +271,13 @@ export abstract class Trainer<E> {
 
   private async saveCheckpoint(position: DataPosition, plan: TrainingPlan): Promise<void> {
     this.model.loadTrainableValues(this.layout, this.params);
+    // HF's _save_checkpoint: the best checkpoint is the one of the step with the best metric, once saved
+    // (rotation then keeps it).
+    const best = this.state.bestGlobalStep;
+    if (best !== null) {
+      const dir = path.join(this.args.outputDir, checkpointDirName(best));
+      if (best === this.state.globalStep || (await exists(dir))) this.state.bestModelCheckpoint = dir;
+    }
     await saveTrainingCheckpoint({
       args: this.args,
       plan,
@@ -290,6 +321,8 @@ export abstract class Trainer<E> {
   private async evaluateInto(logger: TrainerLogger): Promise<void> {
     const m = await this.evaluate();
     logger.logEval(this.state, m);
+    const metric = this.args.metricForBestModel;
+    if (metric !== null) this.state.updateBest(m, metric, this.args.greaterIsBetter ?? !metric.endsWith('loss'));
   }
 
   /** Write the trained adapter (or model) to `dir` (default: outputDir). */
@@ -310,4 +343,13 @@ function sumOf(t: Tensor): number {
   const d = t.data as ArrayLike<number | bigint>;
   for (let i = 0; i < d.length; i++) s += Number(d[i]);
   return s;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.access(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
