@@ -26,3 +26,5 @@ export * from './train/index.js';
 export * from './peft/index.js';
 export { generate, type GenerateOptions, type GenerationModel, type SamplingOptions } from './models/index.js';
 export { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOptions } from './optim/index.js';
+export * from './data/index.js';
+export { hfHubDownload } from './data/index.js'; // the data module's wrapper (progress line) over io's alias of the same name
