@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', 'assets/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', 'assets/**', 'coverage/**', '.tmp/**', 'ts-finetune-output/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -79,7 +79,8 @@ export class QuantizedLinear implements QuantizedLinearSource {
     const absmax =
       g.initializers.get(`${weightName}.absmax`)?.value ??
       g.initializer(`${weightName}.absmax`, new Tensor('float32', [this.q.absmax.length], this.q.absmax), { qualified: true });
-    const self = this;
+    const { outFeatures, inFeatures } = this;
+    const { blocksize, quantType } = this.q;
     return {
       kind: 'bnb4',
       packed,
@@ -89,7 +90,7 @@ export class QuantizedLinear implements QuantizedLinearSource {
       blockSize: this.q.blocksize,
       quantType: this.q.quantType,
       dequantize: (graph: Graph) =>
-        dequantize4bitGraph(graph, packed, absmax, { shape: [self.outFeatures, self.inFeatures], blocksize: self.q.blocksize, quantType: self.q.quantType }),
+        dequantize4bitGraph(graph, packed, absmax, { shape: [outFeatures, inFeatures], blocksize, quantType }),
     };
   }
 }
