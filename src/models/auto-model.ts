@@ -2,13 +2,18 @@
 // config.json, stream the weights in shard by shard, quantise decoder linears to 4-bit when asked
 // (bitsandbytes semantics: embeddings, norms and lm_head stay full precision), and return a CausalLM.
 // On the CPU everything computes in fp32 (bf16/fp16 have no CPU kernels; DESIGN.md): one notice says so.
+// A device whose execution provider certainly cannot start here ('cuda' without ORT's CUDA provider, …)
+// fails before any weight is read, with the runtime's EP_UNAVAILABLE text; one that passes this file check
+// but still cannot start fails the same way at the first forward / generate (when the first session starts).
 
 import { TsFinetuneError } from '../core/errors.js';
 import { resolveModelDir } from '../io/index.js';
 import { BitsAndBytesConfig } from '../quant/index.js';
 import type { DeviceRequest } from '../runtime/index.js';
+// devices.ts only looks at files (never loads onnxruntime-node): a cheap check before reading gigabytes.
+import { epPrecheck, epUnavailable } from '../runtime/devices.js';
 import { CausalLM } from './causal-lm.js';
-import { readConfig } from './config.js';
+import { expectedParameters, readConfig } from './config.js';
 import { QuantizedLinear, isQuantizableLinear } from './quantized-linear.js';
 import { loadWeights } from './weights.js';
 
@@ -27,6 +32,8 @@ export interface FromPretrainedOptions {
   onProgress?: (loaded: number, total: number) => void;
 }
 
+const DTYPES: readonly ModelDType[] = ['float32', 'bfloat16', 'float16', 'auto'];
+const DEVICES: readonly DeviceRequest[] = ['cpu', 'cuda', 'webgpu', 'auto'];
 const KNOWN = ['dtype', 'torchDtype', 'quantizationConfig', 'device', 'revision', 'cacheDir', 'token', 'onProgress'];
 let cpuNoticeShown = false;
 
@@ -44,16 +51,37 @@ export class AutoModelForCausalLM {
     if (opts.revision !== undefined) resolveOpts.revision = opts.revision;
     if (opts.cacheDir !== undefined) resolveOpts.cacheDir = opts.cacheDir;
     if (opts.token !== undefined) resolveOpts.token = opts.token;
-    const dir = await resolveModelDir(idOrDir, resolveOpts);
-    const cfg = await readConfig(dir);
     const device = opts.device ?? 'cpu';
     const dtype = opts.dtype ?? opts.torchDtype ?? 'auto';
-    const q = opts.quantizationConfig;
-    if (q && !(q instanceof BitsAndBytesConfig)) {
+    if (!DEVICES.includes(device)) throw new TsFinetuneError('INVALID_ARGUMENT', `fromPretrained: device '${String(device)}' is not one of ${DEVICES.join(', ')}`);
+    if (!DTYPES.includes(dtype)) throw new TsFinetuneError('INVALID_ARGUMENT', `fromPretrained: dtype '${String(dtype)}' is not one of ${DTYPES.join(', ')}`);
+    if (device === 'cuda' || device === 'webgpu') {
+      const why = epPrecheck(device);
+      if (why !== undefined) throw epUnavailable(device, undefined, why);
+    }
+    if (opts.quantizationConfig && !(opts.quantizationConfig instanceof BitsAndBytesConfig)) {
       throw new TsFinetuneError('INVALID_CONFIG', 'quantizationConfig must be a BitsAndBytesConfig');
     }
+    const dir = await resolveModelDir(idOrDir, resolveOpts);
+    const cfg = await readConfig(dir);
+    // A pre-quantized checkpoint (`*-bnb-4bit`) records its BitsAndBytesConfig in config.json; as in
+    // transformers, that one describes the weights (and is saved back by savePretrained).
+    const stored = cfg.raw.quantization_config;
+    const q = opts.quantizationConfig ?? (stored === undefined || stored === null ? undefined : BitsAndBytesConfig.fromJSON(stored));
+    const expected = expectedParameters(cfg);
     const loadOpts: Parameters<typeof loadWeights<QuantizedLinear>>[2] = {
-      prequantized: (name, parts) => QuantizedLinear.fromSerialized(name, parts),
+      prequantized: (name, parts) => {
+        const ql = QuantizedLinear.fromSerialized(name, parts);
+        const want = expected.get(name);
+        if (want && (want[0] !== ql.outFeatures || want[1] !== ql.inFeatures)) {
+          throw new TsFinetuneError(
+            'SHAPE_MISMATCH',
+            `${dir}: 4-bit tensor '${name}' has shape [${ql.outFeatures}, ${ql.inFeatures}] (its quant_state), expected [${want.join(', ')}]`,
+            { tensor: name, expected: want, found: [ql.outFeatures, ql.inFeatures] },
+          );
+        }
+        return ql;
+      },
     };
     if (q?.loadIn4bit) {
       const skip = q.llmInt8SkipModules ?? [];
@@ -66,7 +94,9 @@ export class AutoModelForCausalLM {
     }
     const w = await loadWeights(dir, cfg, loadOpts);
     const wantsHalf = dtype === 'bfloat16' || dtype === 'float16' || (dtype === 'auto' && w.sourceDtype !== 'float32');
-    if (wantsHalf && device === 'cpu' && !cpuNoticeShown) {
+    // 'auto' ends on the CPU when neither GPU provider can start (the same file check 'auto' itself uses).
+    const onCpu = device === 'cpu' || (device === 'auto' && epPrecheck('cuda') !== undefined && epPrecheck('webgpu') !== undefined);
+    if (wantsHalf && onCpu && !cpuNoticeShown) {
       cpuNoticeShown = true;
       process.stderr.write(`ts-finetune: computing in float32 on the CPU (${dtype === 'auto' ? w.sourceDtype : dtype} has no CPU kernels)\n`);
     }

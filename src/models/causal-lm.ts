@@ -8,7 +8,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Graph, Value } from '../graph/index.js';
 import type { LinearAdapter } from '../nn/context.js';
 import type { BitsAndBytesConfig } from '../quant/index.js';
-import type { DeviceRequest } from '../runtime/index.js';
+import type { DeviceRequest, SessionOptions } from '../runtime/index.js';
 import { createBuildContext, type QuantizedLinearSource } from './build-context.js';
 import type { CausalLMConfig } from './config.js';
 import { decoderHidden, lmHead, type DecoderInputs } from './decoder.js';
@@ -45,6 +45,8 @@ export class CausalLM implements TrainableModel {
   inputRequireGrads = false;
   /** Set when loaded 4-bit (saved into config.json as `quantization_config`). */
   quantizationConfig?: BitsAndBytesConfig;
+  /** ORT session options for the graphs `forward` compiles (as PeftModel.sessionOptions), e.g. `{ worker: false }`. */
+  sessionOptions: SessionOptions = {};
   private readonly programs = new Map<string, Promise<StepProgram>>();
   private generationView: GenerationModel | undefined;
 
@@ -61,15 +63,18 @@ export class CausalLM implements TrainableModel {
     const m = new Map<string, Tensor>();
     for (const [k, v] of this.dense) m.set(k, v);
     for (const [k, q] of this.quantized) for (const [k2, v] of q.stateDict(k)) m.set(k2, v);
-    return new Map([...m].sort(([a], [b]) => orderKey(a) - orderKey(b) || a.localeCompare(b)));
+    return new Map([...m].sort(([a], [b]) => compareStateDictNames(a, b)));
   }
 
-  /** Parameter count as torch reports it (a 4-bit weight counts its packed uint8 elements, as bnb does). */
+  /**
+   * transformers' `num_parameters()`: every weight element. A 4-bit weight is stored as ceil(n/2) packed
+   * bytes and transformers counts that ×2 (so n, or n + 1 for an odd n); 4-bit weights are never trainable.
+   */
   numParameters(opts: { onlyTrainable?: boolean } = {}): number {
     if (opts.onlyTrainable && !this.requiresGrad) return 0;
     let n = 0;
     for (const t of this.dense.values()) n += t.size;
-    if (!opts.onlyTrainable) for (const q of this.quantized.values()) n += Math.ceil((q.outFeatures * q.inFeatures) / 2);
+    if (!opts.onlyTrainable) for (const q of this.quantized.values()) n += 2 * Math.ceil((q.outFeatures * q.inFeatures) / 2);
     return n;
   }
 
@@ -125,8 +130,11 @@ export class CausalLM implements TrainableModel {
     if (!p) {
       // Inference only: freeze everything so parameters stay initializers (constant-foldable, no feed).
       const frozen: TrainableModel = { ...this.asFrozen() };
-      p = StepProgram.compile(frozen, { B, T, objective: causalLmObjective, withGrad: false, withLogits: true }, { device: this.device });
-      this.programs.set(key, p);
+      p = StepProgram.compile(frozen, { B, T, objective: causalLmObjective, withGrad: false, withLogits: true }, { device: this.device, ...this.sessionOptions });
+      const compiling = p;
+      this.programs.set(key, compiling);
+      // A failed compile (e.g. EP_UNAVAILABLE) is not cached: the next call tries again.
+      compiling.catch(() => this.programs.get(key) === compiling && this.programs.delete(key));
     }
     const prog = await p;
     let count = 0;
@@ -171,17 +179,52 @@ export class CausalLM implements TrainableModel {
   }
 
   async release(): Promise<void> {
-    for (const p of this.programs.values()) await (await p).release();
+    for (const p of this.programs.values()) await (await p.catch(() => undefined))?.release();
     this.programs.clear();
     if (this.generationView) await releaseGenerationPrograms(this.generationView);
     this.generationView = undefined;
   }
 }
 
-function orderKey(name: string): number {
-  if (name.startsWith('model.embed_tokens')) return -1;
-  const m = /^model\.layers\.(\d+)\./.exec(name);
-  if (m) return Number(m[1]);
-  if (name.startsWith('model.norm')) return 1e9;
-  return 1e9 + 1;
+// torch's state_dict order: modules in the order transformers registers them (LlamaForCausalLM: model
+// (embed_tokens, layers, norm), lm_head; a decoder layer: self_attn (q, k, v, o, then qwen3's q_norm, k_norm),
+// mlp (gate, up, down), input_layernorm, post_attention_layernorm); in a module weight before bias, and a
+// 4-bit weight's bitsandbytes entries right after it (absmax, quant_map, nested_*, quant_state).
+const LAYER_MODULES = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'self_attn.q_norm',
+  'self_attn.k_norm',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+  'input_layernorm',
+  'post_attention_layernorm',
+];
+const PARAM_PARTS = ['weight', 'weight.absmax', 'weight.quant_map', 'weight.nested_absmax', 'weight.nested_quant_map'];
+
+function stateDictRank(name: string): [number, number, number, number] {
+  if (name.startsWith('model.embed_tokens.')) return [0, 0, 0, 0];
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  if (m) {
+    const rest = m[2]!;
+    const mod = LAYER_MODULES.findIndex((x) => rest.startsWith(`${x}.`));
+    if (mod < 0) return [1, Number(m[1]), LAYER_MODULES.length, 0];
+    const part = rest.slice(LAYER_MODULES[mod]!.length + 1);
+    const known = PARAM_PARTS.indexOf(part);
+    // weight.quant_state.bitsandbytes__* after the other weight parts, then bias
+    const partRank = known >= 0 ? known : part.startsWith('weight.') ? PARAM_PARTS.length : PARAM_PARTS.length + 1;
+    return [1, Number(m[1]), mod, partRank];
+  }
+  if (name.startsWith('model.norm.')) return [2, 0, 0, 0];
+  return [3, 0, 0, 0];
+}
+
+function compareStateDictNames(a: string, b: string): number {
+  const ra = stateDictRank(a);
+  const rb = stateDictRank(b);
+  for (let i = 0; i < 4; i++) if (ra[i] !== rb[i]) return ra[i]! - rb[i]!;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,10 +1,12 @@
-// Loading a checkpoint's tensors into host memory, shard by shard, checked against the names and shapes
-// the config implies. Floats are converted to float32 on the CPU (bf16/fp16 have no CPU kernels and cannot
-// cross the JS boundary; see DESIGN.md). Linear weights can be handed to a quantiser as they stream in,
-// so a 4-bit load never holds the whole fp32 model (peak ≈ one shard + the quantised model).
+// Loading a checkpoint's tensors into host memory, one tensor at a time (shard by shard, in file order),
+// checked against the names and shapes the config implies. Floats are converted to float32 on the CPU
+// (bf16/fp16 have no CPU kernels and cannot cross the JS boundary; see DESIGN.md). Linear weights can be
+// handed to a quantiser as they stream in, so a 4-bit load never holds the whole fp32 model.
+// Peak memory ≈ the loaded model + the largest tensor as stored (bench/load-memory.ts measures it): reading
+// a whole shard first (CheckpointReader.iterShards) kept a bf16 shard alive next to its fp32 copies.
 
 import { TsFinetuneError } from '../core/errors.js';
-import type { Tensor } from '../core/tensor.js';
+import { Tensor } from '../core/tensor.js';
 import { CheckpointReader } from '../io/index.js';
 import { expectedParameters, type CausalLMConfig } from './config.js';
 
@@ -33,37 +35,36 @@ export async function loadWeights<Q>(dir: string, cfg: CausalLMConfig, opts: Loa
   let sourceDtype = 'float32';
   let loaded = 0;
   try {
-    for await (const shard of reader.iterShards()) {
-      for (const [name, t] of shard.tensors) {
-        const suffix = QUANT_SUFFIXES.find((s) => name.endsWith(s));
-        if (suffix) {
-          const base = name.slice(0, -suffix.length);
-          const parts = pending.get(base) ?? new Map<string, Tensor>();
-          parts.set(suffix, t);
-          pending.set(base, parts);
-          continue;
-        }
-        if (t.dtype === 'uint8' && expected.has(name)) {
-          const parts = pending.get(name) ?? new Map<string, Tensor>();
-          parts.set('', t);
-          pending.set(name, parts);
-          continue;
-        }
-        const shape = expected.get(name);
-        if (!shape) continue; // e.g. rotary inv_freq buffers in old checkpoints
-        if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
-          throw new TsFinetuneError(
-            'SHAPE_MISMATCH',
-            `${dir}: tensor '${name}' has shape [${t.dims.join(', ')}], expected [${shape.join(', ')}]`,
-            { tensor: name, expected: shape, found: t.dims },
-          );
-        }
-        if (t.dtype !== 'float32') sourceDtype = t.dtype;
-        const q = opts.quantize?.(name, t);
-        if (q !== undefined) quantized.set(name, q);
-        else dense.set(name, t.to('float32'));
-        opts.onTensor?.(name, ++loaded, expected.size);
+    for await (const [name, t] of reader.iterTensors()) {
+      const suffix = QUANT_SUFFIXES.find((s) => name.endsWith(s));
+      if (suffix) {
+        const base = name.slice(0, -suffix.length);
+        const parts = pending.get(base) ?? new Map<string, Tensor>();
+        parts.set(suffix, t);
+        pending.set(base, parts);
+        continue;
       }
+      if (t.dtype === 'uint8' && expected.has(name)) {
+        const parts = pending.get(name) ?? new Map<string, Tensor>();
+        parts.set('', t);
+        pending.set(name, parts);
+        continue;
+      }
+      const shape = expected.get(name);
+      if (!shape) continue; // e.g. rotary inv_freq buffers in old checkpoints
+      if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
+        throw new TsFinetuneError(
+          'SHAPE_MISMATCH',
+          `${dir}: tensor '${name}' has shape [${t.dims.join(', ')}], expected [${shape.join(', ')}]`,
+          { tensor: name, expected: shape, found: t.dims },
+        );
+      }
+      if (t.dtype !== 'float32') sourceDtype = t.dtype;
+      const q = opts.quantize?.(name, t);
+      if (q !== undefined) quantized.set(name, q);
+      // One conversion, straight into the array we keep (Tensor.to would convert, then copy again).
+      else dense.set(name, t.dtype === 'float32' ? (t as Tensor<'float32'>) : new Tensor('float32', t.dims, t.toFloat32()));
+      opts.onTensor?.(name, ++loaded, expected.size);
     }
   } finally {
     await reader.close();

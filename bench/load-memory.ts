@@ -1,0 +1,218 @@
+// Peak resident memory while AutoModelForCausalLM.fromPretrained loads a sharded Llama-shaped checkpoint,
+// against the size of what it loaded (issue 6: peak RSS during load ≤ 1.3× the loaded model).
+// The parent writes random checkpoints to a temp folder under /tmp (fp32 in 3 shards, the same weights in
+// bf16 in 2 shards), then loads each in a fresh child process (maxRSS is per process):
+//   fp32         fp32 on disk → fp32 host weights
+//   bf16         bf16 on disk → fp32 host weights (the CPU computes in fp32)
+//   nf4-dq       fp32 on disk → NF4 + double quant for the decoder linears, fp32 embeddings / norms / lm_head
+// Each child reports its RSS after the imports (the baseline: Node + tsx + our modules), the peak RSS after
+// the load, and the bytes the model holds (dense fp32 tensors + packed 4-bit codes and absmax).
+// Run: node --import tsx bench/load-memory.ts [--layers 8] [--hidden 1024] [--cases fp32,bf16,nf4-dq] [--keep]
+// (about a minute on the shared 2-core VM: writing ~1 GB of random weights, three loads, one quantisation).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tensor } from '../src/core/index.js';
+import { saveSafetensors } from '../src/io/index.js';
+import { AutoModelForCausalLM } from '../src/models/index.js';
+import { BitsAndBytesConfig } from '../src/quant/index.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+}
+
+interface Shape {
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+  vocab: number;
+}
+
+function config(s: Shape, dtype: string): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    head_dim: s.hidden / s.heads,
+    vocab_size: s.vocab,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000.0,
+    tie_word_embeddings: false,
+    torch_dtype: dtype,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  };
+}
+
+/** HF names and shapes in the order transformers saves them. */
+function tensorSpecs(s: Shape): [string, number[]][] {
+  const D = s.hidden / s.heads;
+  const out: [string, number[]][] = [['model.embed_tokens.weight', [s.vocab, s.hidden]]];
+  for (let i = 0; i < s.layers; i++) {
+    const p = `model.layers.${i}`;
+    out.push(
+      [`${p}.input_layernorm.weight`, [s.hidden]],
+      [`${p}.self_attn.q_proj.weight`, [s.heads * D, s.hidden]],
+      [`${p}.self_attn.k_proj.weight`, [s.kvHeads * D, s.hidden]],
+      [`${p}.self_attn.v_proj.weight`, [s.kvHeads * D, s.hidden]],
+      [`${p}.self_attn.o_proj.weight`, [s.hidden, s.heads * D]],
+      [`${p}.post_attention_layernorm.weight`, [s.hidden]],
+      [`${p}.mlp.gate_proj.weight`, [s.intermediate, s.hidden]],
+      [`${p}.mlp.up_proj.weight`, [s.intermediate, s.hidden]],
+      [`${p}.mlp.down_proj.weight`, [s.hidden, s.intermediate]],
+    );
+  }
+  out.push(['model.norm.weight', [s.hidden]], ['lm_head.weight', [s.vocab, s.hidden]]);
+  return out;
+}
+
+/** Cheap deterministic noise (xorshift32), uniform in ±0.05: the loader does not care about the values. */
+function randomTensor(dims: number[], seed: number): Tensor<'float32'> {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const d = new Float32Array(n);
+  let x = seed | 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    d[i] = (x / 4294967296) * 0.1;
+  }
+  return new Tensor('float32', dims, d);
+}
+
+/** Write the checkpoint shard by shard (greedy by byte size, as transformers' shard_checkpoint), holding one shard in memory. */
+async function writeCheckpoint(dir: string, s: Shape, dtype: 'float32' | 'bfloat16', shards: number): Promise<{ bytes: number; shardBytes: number[] }> {
+  const specs = tensorSpecs(s);
+  const el = dtype === 'float32' ? 4 : 2;
+  const total = specs.reduce((a, [, d]) => a + d.reduce((x, y) => x * y, 1) * el, 0);
+  // A little slack so that greedy filling gives `shards` shards, not one more with the remainder.
+  const limit = Math.ceil((total / shards) * 1.1);
+  const groups: [string, number[]][][] = [[]];
+  let size = 0;
+  for (const spec of specs) {
+    const b = spec[1].reduce((x, y) => x * y, 1) * el;
+    if (size + b > limit && groups[groups.length - 1]!.length > 0) {
+      groups.push([]);
+      size = 0;
+    }
+    groups[groups.length - 1]!.push(spec);
+    size += b;
+  }
+  const names = groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  const shardBytes: number[] = [];
+  for (let g = 0; g < groups.length; g++) {
+    const m = new Map<string, Tensor>();
+    let sb = 0;
+    for (const [name, dims] of groups[g]!) {
+      // The seed depends on the name only, so the fp32 and bf16 checkpoints hold the same weights.
+      let seed = 0;
+      for (const c of name) seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
+      const t = randomTensor(dims, seed);
+      m.set(name, dtype === 'float32' ? t : t.to('bfloat16'));
+      weightMap[name] = names[g]!;
+      sb += t.size * el;
+    }
+    await saveSafetensors(join(dir, names[g]!), m, { format: 'pt' });
+    shardBytes.push(sb);
+  }
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config(s, dtype), null, 2));
+  return { bytes: total, shardBytes };
+}
+
+interface ChildResult {
+  baselineMB: number;
+  peakMB: number;
+  modelMB: number;
+  denseMB: number;
+  quantMB: number;
+  loadS: number;
+}
+
+async function child(): Promise<void> {
+  const dir = arg('dir', '');
+  const quant = arg('quant', '');
+  const baselineMB = process.memoryUsage().rss / 2 ** 20;
+  const t0 = performance.now();
+  const opts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] = {};
+  if (quant) opts.quantizationConfig = new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4', bnb4bitUseDoubleQuant: true });
+  const model = await AutoModelForCausalLM.fromPretrained(dir, opts);
+  const loadS = (performance.now() - t0) / 1000;
+  const peakMB = process.resourceUsage().maxRSS / 1024;
+  let dense = 0;
+  for (const t of model.dense.values()) dense += t.byteLength;
+  let quantBytes = 0;
+  for (const [k, v] of model.stateDict()) if (!model.dense.has(k)) quantBytes += v.byteLength;
+  const res: ChildResult = { baselineMB, peakMB, modelMB: (dense + quantBytes) / 2 ** 20, denseMB: dense / 2 ** 20, quantMB: quantBytes / 2 ** 20, loadS };
+  process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);
+}
+
+function runChild(dir: string, quant: string): ChildResult {
+  const self = fileURLToPath(import.meta.url);
+  const args = ['--import', 'tsx', self, '--child', '--dir', dir];
+  if (quant) args.push('--quant', quant);
+  const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`child (${dir} ${quant}) failed (status ${p.status}):\n${p.stderr.slice(-3000)}`);
+  return JSON.parse(line.slice(7)) as ChildResult;
+}
+
+async function parent(): Promise<void> {
+  const hidden = Number(arg('hidden', '1024'));
+  const shape: Shape = {
+    layers: Number(arg('layers', '8')),
+    hidden,
+    heads: hidden / 64,
+    kvHeads: hidden / 128,
+    intermediate: Math.round((hidden * 11) / 4 / 64) * 64,
+    vocab: 32000,
+  };
+  const cases = arg('cases', 'fp32,bf16,nf4-dq').split(',');
+  const root = mkdtempSync('/tmp/tsft-load-memory-');
+  try {
+    const t0 = performance.now();
+    const fp32Dir = join(root, 'fp32');
+    const bf16Dir = join(root, 'bf16');
+    const fp32 = await writeCheckpoint(fp32Dir, shape, 'float32', 3);
+    const bf16 = cases.includes('bf16') ? await writeCheckpoint(bf16Dir, shape, 'bfloat16', 2) : undefined;
+    const mb = (b: number): string => (b / 2 ** 20).toFixed(0);
+    console.log(
+      `Llama shape: ${shape.layers} layers, C=${shape.hidden}, H=${shape.heads}, K=${shape.kvHeads}, F=${shape.intermediate}, V=${shape.vocab} ` +
+        `(${(fp32.bytes / 4 / 1e6).toFixed(1)}M params); fp32 ${mb(fp32.bytes)} MB in shards [${fp32.shardBytes.map(mb).join(', ')}] MB` +
+        (bf16 ? `, bf16 ${mb(bf16.bytes)} MB in [${bf16.shardBytes.map(mb).join(', ')}] MB` : '') +
+        ` (written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    console.log('case     baseline  peak RSS  model held  peak/model  (peak-baseline)/model  load');
+    for (const c of cases) {
+      const r = c === 'bf16' ? runChild(bf16Dir, '') : c === 'nf4-dq' ? runChild(fp32Dir, 'nf4-dq') : runChild(fp32Dir, '');
+      const held = c === 'nf4-dq' ? `${r.modelMB.toFixed(0)} MB (${r.denseMB.toFixed(0)} fp32 + ${r.quantMB.toFixed(0)} 4-bit)` : `${r.modelMB.toFixed(0)} MB`;
+      console.log(
+        `${c.padEnd(8)} ${r.baselineMB.toFixed(0).padStart(5)} MB ${r.peakMB.toFixed(0).padStart(6)} MB  ${held.padEnd(10)}  ` +
+          `${(r.peakMB / r.modelMB).toFixed(2)}×       ${((r.peakMB - r.baselineMB) / r.modelMB).toFixed(2)}×      ${r.loadS.toFixed(1)} s`,
+      );
+      if (c === 'nf4-dq') {
+        const largest = Math.max(...fp32.shardBytes) / 2 ** 20;
+        console.log(
+          `         4-bit: peak − baseline = ${(r.peakMB - r.baselineMB).toFixed(0)} MB vs largest fp32 shard ${largest.toFixed(0)} MB + model ${r.modelMB.toFixed(0)} MB ` +
+            `= ${(largest + r.modelMB).toFixed(0)} MB; vs fp32 model ${mb(fp32.bytes)} MB: ${((r.peakMB - r.baselineMB) / (fp32.bytes / 2 ** 20)).toFixed(2)}×`,
+        );
+      }
+    }
+  } finally {
+    if (!process.argv.includes('--keep')) rmSync(root, { recursive: true, force: true });
+    else console.log(`kept ${root}`);
+  }
+}
+
+if (process.argv.includes('--child')) await child();
+else await parent();
