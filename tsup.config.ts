@@ -1,4 +1,5 @@
 // Build: ESM + CJS + .d.ts for the library, and the `ts-finetune` command as an ESM entry with a shebang.
+// The two configs build concurrently, so neither cleans dist/: the build script removes it first.
 import { defineConfig } from 'tsup';
 
 export default defineConfig([
@@ -7,7 +8,6 @@ export default defineConfig([
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,
-    clean: true,
     shims: true,
     target: 'node20',
     external: ['onnxruntime-node'],
