@@ -4,14 +4,17 @@
 // The mask is additive: causal, padding (attention_mask 0 → masked key) and, for packed batches,
 // document boundaries (keys of another document are masked).
 // Generation (src/models/generate.ts) adds a KV cache: `selfAttentionWithCache` also returns the new
-// tokens' keys (after RoPE) and values, and attends over cached ones passed in; the training path is
-// the same function without a past, and emits exactly the nodes it always did.
+// tokens' keys (after RoPE) and values, and attends over cached ones passed in.
+// Without a past (training), the G query heads of a KV head are stacked as GEMM rows ([B, K, G·T, D]) by
+// default: see the comment there and docs/performance.md; 'grouped' (the earlier [B, K, G, T, D] form with
+// broadcast K/V) stays selectable through src/nn/formulation.ts for A/B measurements.
 
 import { Tensor } from '../core/tensor.js';
 import { op, type Graph, type Value } from '../graph/index.js';
 import type { BuildContext } from './context.js';
 import { linear, rmsNorm } from './layers.js';
-import { applyRope } from './rope.js';
+import { nnFormulation } from './formulation.js';
+import { applyRope, type RopeValues } from './rope.js';
 
 export interface AttentionConfig {
   numHeads: number; // H
@@ -70,7 +73,7 @@ export function selfAttention(
   ctx: BuildContext,
   path: string,
   x: Value, // [B, T, C]
-  rope: { cos: Value; sin: Value }, // [B, 1, T, D]
+  rope: RopeValues,
   bias: Value, // [B, 1, 1, T, T]
   cfg: AttentionConfig,
 ): Value {
@@ -87,7 +90,7 @@ export function selfAttentionWithCache(
   ctx: BuildContext,
   path: string,
   x: Value, // [B, T, C]
-  rope: { cos: Value; sin: Value }, // [B, 1, T, D]
+  rope: RopeValues,
   bias: Value, // [B, 1, 1, T, T] or, with past, [B, 1, 1, T, S+T]
   cfg: AttentionConfig,
   past?: KvPair,
@@ -102,19 +105,30 @@ export function selfAttentionWithCache(
     q = rmsNorm(ctx, `${path}.q_norm`, q, cfg.rmsNormEps);
     k = rmsNorm(ctx, `${path}.k_norm`, k, cfg.rmsNormEps);
   }
-  q = applyRope(op.Transpose(q, [0, 2, 1, 3]), rope.cos, rope.sin); // [B, H, T, D]
-  k = applyRope(op.Transpose(k, [0, 2, 1, 3]), rope.cos, rope.sin); // [B, K, T, D]
-  const qg = op.Reshape(q, [B, K, G, T, D]); // [B, K, G, T, D]
-  const kg = op.Reshape(k, [B, K, 1, T, D]); // [B, K, 1, T, D]
+  q = applyRope(op.Transpose(q, [0, 2, 1, 3]), rope); // [B, H, T, D]
+  k = applyRope(op.Transpose(k, [0, 2, 1, 3]), rope); // [B, K, T, D]
   const vt = op.Transpose(v, [0, 2, 1, 3]); // [B, K, T, D]
-  const vg = op.Reshape(vt, [B, K, 1, T, D]); // [B, K, 1, T, D]
   const scale = 1 / Math.sqrt(D);
   let ctxv: Value;
-  if (!past) {
+  if (!past && nnFormulation(x.graph).attention === 'grouped') {
+    const qg = op.Reshape(q, [B, K, G, T, D]); // [B, K, G, T, D]
+    const kg = op.Reshape(k, [B, K, 1, T, D]); // [B, K, 1, T, D]
+    const vg = op.Reshape(vt, [B, K, 1, T, D]); // [B, K, 1, T, D]
     const scores = op.Add(op.Mul(op.MatMul(qg, op.Transpose(kg, [0, 1, 2, 4, 3])), scale), bias); // [B,K,G,T,T]
-    const probs = op.Softmax(scores, -1);
-    ctxv = op.MatMul(probs, vg); // [B, K, G, T, D]
+    ctxv = op.MatMul(op.Softmax(scores, -1), vg); // [B, K, G, T, D]
+  } else if (!past) {
+    // The G query heads of a KV head are stacked as rows (free reshape: head h = k·G + g is row block g),
+    // so each product is ONE GEMM per (b, k) with no broadcast operand: the backward's dK and dV then sum
+    // over the G heads inside the GEMM (K-dim G·T) instead of a ReduceSum over a middle axis.
+    const qf = op.Reshape(q, [B, K, G * T, D]); // [B, K, G·T, D]
+    const scores = op.Mul(op.MatMul(qf, op.Transpose(k, [0, 1, 3, 2])), scale); // [B, K, G·T, T]
+    const masked = op.Add(op.Reshape(scores, [B, K, G, T, T]), bias); // [B, K, G, T, T]
+    const probs = op.Reshape(op.Softmax(masked, -1), [B, K, G * T, T]); // [B, K, G·T, T]
+    ctxv = op.MatMul(probs, vt); // [B, K, G·T, D]
   } else {
+    const qg = op.Reshape(q, [B, K, G, T, D]); // [B, K, G, T, D]
+    const kg = op.Reshape(k, [B, K, 1, T, D]); // [B, K, 1, T, D]
+    const vg = op.Reshape(vt, [B, K, 1, T, D]); // [B, K, 1, T, D]
     const S = past.key.shape[2]!;
     const pk = op.Reshape(past.key, [B, K, 1, S, D]); // [B, K, 1, S, D]
     const pv = op.Reshape(past.value, [B, K, 1, S, D]); // [B, K, 1, S, D]

@@ -3,8 +3,10 @@
 // The tables are computed here in float64 then rounded to f32 (torch computes them in f32: differences are
 // ~1e-7, far below the 1e-4 golden tolerance). Positions are gathered in-graph from position ids [B, T].
 
+import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { op, type Graph, type Value } from '../graph/index.js';
+import { nnFormulation } from './formulation.js';
 
 export interface RopeScaling {
   ropeType: 'llama3' | 'default' | 'linear';
@@ -57,17 +59,51 @@ export function ropeTables(invFreq: Float64Array, maxPos: number): { cos: Tensor
   return { cos: new Tensor('float32', [maxPos, d], cos), sin: new Tensor('float32', [maxPos, d], sin) };
 }
 
-/** cos, sin for position ids [B, T] → [B, 1, T, D] each, ready to broadcast over heads. */
-export function ropeCosSin(g: Graph, positionIds: Value, tables: { cos: Tensor; sin: Tensor }): { cos: Value; sin: Value } {
+/**
+ * What the attention blocks need to rotate q and k, in the graph's formulation (made before any
+ * checkpoint segment, so every layer shares them): the per-token cos/sin [B, 1, T, D] for the primitive
+ * form, or the position ids with the half tables [maxPos, D/2] that com.microsoft RotaryEmbedding reads.
+ */
+export interface RopeValues {
+  positionIds: Value; // [B, T] int64
+  cos?: Value; // [B, 1, T, D]
+  sin?: Value; // [B, 1, T, D]
+  cosCache?: Value; // [maxPos, D/2]
+  sinCache?: Value; // [maxPos, D/2]
+}
+
+/** The rotation inputs for position ids [B, T] (see RopeValues). */
+export function ropeCosSin(g: Graph, positionIds: Value, tables: { cos: Tensor; sin: Tensor }): RopeValues {
+  if (nnFormulation(g).rope === 'fused') {
+    // The fused op gathers its rows itself: only the first half of each table (the halves are equal).
+    const [maxPos, d] = tables.cos.dims as [number, number];
+    const half = (t: Tensor): Tensor => {
+      const src = t.data as Float32Array;
+      const out = new Float32Array(maxPos * (d / 2));
+      for (let p = 0; p < maxPos; p++) out.set(src.subarray(p * d, p * d + d / 2), (p * d) / 2);
+      return new Tensor('float32', [maxPos, d / 2], out);
+    };
+    return { positionIds, cosCache: g.constant(half(tables.cos)), sinCache: g.constant(half(tables.sin)) };
+  }
   const cosT = g.constant(tables.cos);
   const sinT = g.constant(tables.sin);
   const cos = op.Unsqueeze(op.Gather(cosT, positionIds, 0), [1]); // [B, 1, T, D]
   const sin = op.Unsqueeze(op.Gather(sinT, positionIds, 0), [1]); // [B, 1, T, D]
-  return { cos, sin };
+  return { positionIds, cos, sin };
 }
 
-/** x [B, H, T, D] → x·cos + rotate_half(x)·sin. */
-export function applyRope(x: Value, cos: Value, sin: Value): Value {
+/**
+ * x [B, H, T, D] → x·cos + rotate_half(x)·sin: com.microsoft RotaryEmbedding (one kernel; its gradient is
+ * the same op with −sin) or the primitive Split/Neg/Concat/Mul/Add chain, as ropeCosSin chose for the graph.
+ */
+export function applyRope(x: Value, rope: RopeValues): Value {
+  if (rope.cosCache && rope.sinCache) return op.RotaryEmbedding(x, rope.positionIds, rope.cosCache, rope.sinCache);
+  if (rope.cos && rope.sin) return applyRopePrimitives(x, rope.cos, rope.sin);
+  throw new TsFinetuneError('GRAPH_ERROR', 'applyRope: RopeValues carry neither cos/sin nor the RotaryEmbedding caches (make them with ropeCosSin)');
+}
+
+/** x [B, H, T, D] → x·cos + rotate_half(x)·sin from primitives (cos, sin [B, 1, T, D]). */
+export function applyRopePrimitives(x: Value, cos: Value, sin: Value): Value {
   const d = x.shape[x.rank - 1]!;
   const [x1, x2] = op.Split(x, [d / 2, d / 2], -1) as [Value, Value];
   const rotated = op.Concat([op.Neg(x2), x1], -1); // [B, H, T, D]
