@@ -13,6 +13,8 @@ export interface TokenizedExample {
   labels: number[];
   positionIds?: number[];
   documentIds?: number[];
+  /** The dataset rows it came from (several when packed), for error messages. */
+  sourceRows?: number[];
 }
 
 export interface CollatedBatch {

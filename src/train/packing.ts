@@ -35,8 +35,9 @@ export function packBfd(examples: readonly TokenizedExample[], maxLength: number
     }
   }
   return bins.map((bin) => {
-    const row: PackedExample = { inputIds: [], labels: [], positionIds: [], documentIds: [] };
+    const row: PackedExample = { inputIds: [], labels: [], positionIds: [], documentIds: [], sourceRows: [] };
     bin.docs.forEach((d, k) => {
+      row.sourceRows!.push(...(examples[d.i]!.sourceRows ?? [d.i]));
       row.inputIds.push(...d.inputIds);
       // Targets that would cross into the next document are dropped by the collator (document ids).
       row.labels.push(...d.labels);

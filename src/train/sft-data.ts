@@ -106,7 +106,7 @@ export function tokenizeSftRows(rows: readonly Row[], columns: readonly string[]
       labels = labels.slice(0, o.maxLength);
       truncated++;
     }
-    out.push({ inputIds: ids, labels });
+    out.push({ inputIds: ids, labels, sourceRows: [r] });
   });
   return { examples: out, truncated, untrainedEndOfTurn };
 }

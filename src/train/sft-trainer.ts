@@ -100,7 +100,8 @@ export class SFTTrainer extends Trainer<TokenizedExample> {
     const mult = this.config.padToMultipleOf ?? defaultMultiple(this.config.maxLength);
     const batchOpts: Parameters<typeof collate>[1] = { padTokenId: padId, padToMultipleOf: mult, B };
     if (this.config.maxLength !== null) batchOpts.maxLength = this.config.maxLength;
-    return { batch: collate(examples, batchOpts), rows };
+    // Dataset rows (not example indices: rows without trainable tokens were dropped, packed rows merged).
+    return { batch: collate(examples, batchOpts), rows: examples.flatMap((e, k) => e.sourceRows ?? [rows[k]!]) };
   }
 
   /** The id of a token named in the config (null when not configured); an unknown token is an error, as in TRL. */

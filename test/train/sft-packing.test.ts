@@ -7,8 +7,8 @@ import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/tensor.js';
 import { causalLmObjective, StepProgram } from '../../src/models/index.js';
-import { collate, packBfd, SFTTrainer, type TokenizedExample } from '../../src/train/index.js';
-import { TEXTS, charTokenizer, gqa, lora, maxAbsDiff, quietArgs, tmp } from './sft-helpers.js';
+import { collate, packBfd, type TokenizedExample } from '../../src/train/index.js';
+import { FAST, RecordingSFTTrainer, TEXTS, charTokenizer, gqa, lora, maxAbsDiff, quietArgs, tmp } from './sft-helpers.js';
 
 const dir = tmp('packing');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,6 +22,7 @@ describe('packBfd', () => {
     expect(packed.map((p) => p.positionIds)).toEqual([[0, 1, 2, 3], [0, 1, 2, 0], [0, 1]]);
     expect(packed.map((p) => p.documentIds)).toEqual([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0]]);
     expect(packed.map((p) => p.labels)).toEqual([[1, 2, 3, 4], [8, 9, 10, 11], [6, 7]]);
+    expect(packed.map((p) => p.sourceRows)).toEqual([[0], [2, 3], [1]]); // which dataset rows each packed row holds
   });
 
   it('keeps labels with their tokens and equal lengths in dataset order', () => {
@@ -52,8 +53,8 @@ describe('a packed batch equals its documents run separately', () => {
 
     const one = { loss_scale: Tensor.fromNumbers([1], []) };
     const opts = { objective: causalLmObjective, withGrad: true, T: L };
-    const packedProg = await StepProgram.compile(model, { ...opts, B: p.B, packed: true }, { device: 'cpu' });
-    const plainProg = await StepProgram.compile(model, { ...opts, B: u.B }, { device: 'cpu' });
+    const packedProg = await StepProgram.compile(model, { ...opts, B: p.B, packed: true }, { device: 'cpu', ...FAST });
+    const plainProg = await StepProgram.compile(model, { ...opts, B: u.B }, { device: 'cpu', ...FAST });
     const params = model.trainableValues(packedProg.step.layout);
     const a = await packedProg.run({ ...p.feeds, extras: one, stepSeed: 0 }, params);
     const b = await plainProg.run({ ...u.feeds, extras: one, stepSeed: 0 }, params);
@@ -74,7 +75,7 @@ describe('a packed batch equals its documents run separately', () => {
   it('an SFTTrainer step on packed rows', async () => {
     const tok = charTokenizer();
     const args = quietArgs({ outputDir: dir, maxSteps: 1, packing: true, maxLength: 48, perDeviceTrainBatchSize: 4, learningRate: 1e-2 });
-    const trainer = new SFTTrainer({ model: await gqa(), peftConfig: lora(), args, trainDataset: TEXTS.map((text) => ({ text })), tokenizer: tok });
+    const trainer = new RecordingSFTTrainer({ model: await gqa(), peftConfig: lora(), args, trainDataset: TEXTS.map((text) => ({ text })), tokenizer: tok });
     const res = await trainer.train();
     expect(Number.isFinite(res.trainingLoss)).toBe(true);
     const rows = trainer['trainExamples'] as TokenizedExample[];

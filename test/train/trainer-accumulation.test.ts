@@ -6,8 +6,7 @@
 // gradient-scale error).
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEXTS, charTokenizer, gqa, lora, maxAbsDiff, quietArgs, tmp, trainedValues } from './sft-helpers.js';
-import { SFTTrainer } from '../../src/train/index.js';
+import { RecordingSFTTrainer, TEXTS, charTokenizer, gqa, lora, maxAbsDiff, quietArgs, tmp, trainedValues } from './sft-helpers.js';
 
 const dir = tmp('accum');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // Four rows of 3 … 39 characters (+ BOS and EOS).
 const ROWS = [TEXTS[1]!, TEXTS[2]!, TEXTS[4]!, TEXTS[3]!].map((text) => ({ text }));
 
-async function oneStep(batch: number, accum: number): Promise<{ values: Float32Array; before: Float32Array; loss: number; gradNorm: number }> {
+async function oneStep(batch: number, accum: number, over: Record<string, unknown> = {}): Promise<{ values: Float32Array; before: Float32Array; loss: number; gradNorm: number }> {
   const tok = charTokenizer();
   const base = await gqa();
   const args = quietArgs({
@@ -27,9 +26,11 @@ async function oneStep(batch: number, accum: number): Promise<{ values: Float32A
     adamEpsilon: 1,
     maxGradNorm: 0,
     lrSchedulerType: 'constant',
+    ...over,
   });
-  const trainer = new SFTTrainer({ model: base, peftConfig: lora(), args, trainDataset: ROWS, tokenizer: tok });
+  const trainer = new RecordingSFTTrainer({ model: base, peftConfig: lora(), args, trainDataset: ROWS, tokenizer: tok });
   const before = trainedValues(trainer.model);
+  expect(base.gradientCheckpointing).toBe(over.gradientCheckpointing === true);
   const res = await trainer.train();
   const gradNorm = trainer.state.logHistory[0]!.grad_norm as number;
   await trainer.release();
@@ -37,8 +38,9 @@ async function oneStep(batch: number, accum: number): Promise<{ values: Float32A
 }
 
 describe('gradient accumulation', () => {
+  let big: Awaited<ReturnType<typeof oneStep>>;
   it('4 × batch 1 equals batch 4 (loss, grad_norm, update within 1e-5)', async () => {
-    const big = await oneStep(4, 1);
+    big = await oneStep(4, 1);
     const acc = await oneStep(1, 4);
     expect(maxAbsDiff(big.before, acc.before)).toBe(0); // same LoRA init (seed 42)
 
@@ -86,5 +88,12 @@ describe('gradient accumulation', () => {
     expect(maxUpdate).toBeGreaterThan(1e-3); // the step moved the adapter
     expect(Math.abs(big.gradNorm - acc.gradNorm)).toBeLessThan(1e-5 * Math.max(1, big.gradNorm));
     expect(diff).toBeLessThan(1e-5);
+  });
+
+  it('gradient checkpointing (SFTConfig default, on the PeftModel base) gives the same step', async () => {
+    const ckpt = await oneStep(4, 1, { gradientCheckpointing: true });
+    const diff = maxAbsDiff(ckpt.values, big.values);
+    console.log(`gradient checkpointing: max |Δ| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-6);
   });
 });

@@ -55,14 +55,18 @@ describe('rows of unknown shape', () => {
 describe('a loss that becomes non-finite', () => {
   it('stops with NON_FINITE_LOSS naming the step and rows; the last good checkpoint stays', async () => {
     const out = path.join(root, 'nan');
-    const t = await sft({ outputDir: out, maxSteps: 5, learningRate: 1e30, saveStrategy: 'steps', saveSteps: 1, maxGradNorm: 0 });
+    // Dataset row 0 is cut before its completion, trains nothing and is dropped: example i is dataset row i + 1.
+    const rows = [{ prompt: 'p'.repeat(60), completion: 'x' }, ...ROWS];
+    const t = await sft({ outputDir: out, maxSteps: 5, learningRate: 1e30, saveStrategy: 'steps', saveSteps: 1, maxGradNorm: 0 }, rows);
     const e = await caught(t.train());
     await t.release();
     expect(e.code).toBe('NON_FINITE_LOSS');
     const step = (e.details as { step: number }).step;
     expect(step).toBeGreaterThan(1);
-    expect(e.message).toMatch(new RegExp(`Loss became (NaN|-?Infinity) at step ${step} \\(micro-batch 0, dataset rows \\d+, \\d+\\)`));
-    expect((e.details as { rows: number[] }).rows.length).toBe(2);
+    const bad = t.seen.at(-1)!.map((i) => i + 1);
+    expect((e.details as { rows: number[] }).rows).toEqual(bad);
+    expect(e.message).toContain(`at step ${step} (micro-batch 0, dataset rows ${bad.join(', ')})`);
+    expect(e.message).toMatch(/Loss became (NaN|-?Infinity)/);
     // Checkpoints up to the last good step, complete; nothing for the failed step.
     const cks = readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort();
     expect(cks.at(-1)).toBe(`checkpoint-${step - 1}`);
