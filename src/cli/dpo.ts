@@ -7,11 +7,11 @@
 
 import * as path from 'node:path';
 import { TsFinetuneError } from '../core/errors.js';
-import { AutoModelForCausalLM, type CausalLM } from '../models/index.js';
+import { AutoModelForCausalLM } from '../models/index.js';
 import { PeftModel } from '../peft/index.js';
-import { AutoTokenizer, type PreTrainedTokenizer } from '../tokenizers/index.js';
 import { DPOConfig, DPOTrainer, ORPOConfig, ORPOTrainer } from '../train/index.js';
-import { embedded, loadRunDataset, resolveRunConfig } from './run-config.js';
+import { embedded, loadRunDataset, loadRunModel, resolveRunConfig } from './run-config.js';
+import { sampleChat } from './sample.js';
 
 const COMMON_ARGS: Record<string, unknown> = {
   per_device_train_batch_size: 8,
@@ -39,16 +39,6 @@ export const ORPO_DEFAULTS: Record<string, unknown> = {
   args: { ...COMMON_ARGS, output_dir: 'ts-finetune-orpo-output', max_steps: 60, learning_rate: 3e-3 },
 };
 
-/** Greedy answer to one chat prompt. */
-async function sample(model: CausalLM, tok: PreTrainedTokenizer, prompt: string, maxNewTokens: number): Promise<string> {
-  const ids = tok.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true });
-  const opts: Parameters<CausalLM['generate']>[1] = { maxNewTokens, doSample: false };
-  if (tok.eosTokenId !== null) opts.eosTokenId = tok.eosTokenId;
-  if (tok.padTokenId !== null) opts.padTokenId = tok.padTokenId;
-  const [out] = await model.generate([ids], opts);
-  return JSON.stringify(tok.decode(out!.slice(ids.length), { skipSpecialTokens: true }));
-}
-
 export async function preferenceCommand(kind: 'dpo' | 'orpo', argv: string[]): Promise<number> {
   const cfg = await resolveRunConfig(argv, kind === 'dpo' ? DPO_DEFAULTS : ORPO_DEFAULTS);
   const rawArgs = { ...cfg.args };
@@ -58,14 +48,10 @@ export async function preferenceCommand(kind: 'dpo' | 'orpo', argv: string[]): P
   const args = kind === 'dpo' ? new DPOConfig(rawArgs as never) : new ORPOConfig(rawArgs as never);
   const out = (s: string): boolean => process.stdout.write(`${s}\n`);
   out(`ts-finetune ${kind}: model ${cfg.model}, dataset ${cfg.dataset} (${cfg.datasetSplit}), output ${path.resolve(args.outputDir)}`);
-  const tokenizer = await AutoTokenizer.fromPretrained(cfg.model);
-  if (tokenizer.padToken === null) tokenizer.padToken = tokenizer.eosToken;
-  const loadOpts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] = { device: args.useCpu ? 'cpu' : args.device };
-  if (cfg.quantization) loadOpts.quantizationConfig = cfg.quantization;
-  const base = await AutoModelForCausalLM.fromPretrained(cfg.model, loadOpts);
+  const { tokenizer, base, loadOpts } = await loadRunModel(cfg, args.useCpu ? 'cpu' : args.device);
   const train = await loadRunDataset(cfg.dataset, cfg.datasetSplit);
   const evalDs = cfg.evalSplit ? await loadRunDataset(cfg.dataset, cfg.evalSplit) : null;
-  out(`\nBefore training — user: ${cfg.samplePrompt}\n  assistant: ${await sample(base, tokenizer, cfg.samplePrompt, cfg.maxNewTokens)}\n`);
+  out(`\nBefore training — user: ${cfg.samplePrompt}\n  assistant: ${await sampleChat(base, tokenizer, cfg.samplePrompt, cfg.maxNewTokens)}\n`);
   const common = { model: base, trainDataset: train, evalDataset: evalDs, tokenizer, peftConfig: cfg.lora };
   const trainer =
     kind === 'dpo'
@@ -84,7 +70,7 @@ export async function preferenceCommand(kind: 'dpo' | 'orpo', argv: string[]): P
   await trainer.release();
   const policy = trainer.model instanceof PeftModel ? await trainer.model.mergeAndUnload() : base;
   if (policy === base) await base.release(); // generation graphs bake the weights: rebuild them with the trained ones
-  out(`\nAfter training — user: ${cfg.samplePrompt}\n  assistant: ${await sample(policy, tokenizer, cfg.samplePrompt, cfg.maxNewTokens)}\n`);
+  out(`\nAfter training — user: ${cfg.samplePrompt}\n  assistant: ${await sampleChat(policy, tokenizer, cfg.samplePrompt, cfg.maxNewTokens)}\n`);
   out(`Trained ${result.globalStep} steps (final loss ${result.trainingLoss.toFixed(4)}).`);
   out(`${cfg.lora ? 'Adapter' : 'Model'} saved to ${path.resolve(args.outputDir)}; logs in ${path.resolve(args.outputDir, 'logs')}`);
   return result.interrupted ? 130 : 0;

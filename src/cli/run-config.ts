@@ -6,6 +6,8 @@
 import * as path from 'node:path';
 import { TsFinetuneError } from '../core/errors.js';
 import { loadDataset, type Dataset } from '../data/index.js';
+import { AutoModelForCausalLM, type CausalLM } from '../models/index.js';
+import { AutoTokenizer, type PreTrainedTokenizer } from '../tokenizers/index.js';
 import { BitsAndBytesConfig, type BitsAndBytesConfigInit } from '../quant/index.js';
 import { LoraConfig, type LoraConfigInit } from '../peft/index.js';
 import { deepMerge, parseArgs, readRunConfig } from './args.js';
@@ -101,4 +103,17 @@ export async function loadRunDataset(spec: string, split: string): Promise<Datas
 /** `assets/…` names in the embedded defaults resolve inside the installed package. */
 export function embedded(...parts: string[]): string {
   return assetPath(...parts);
+}
+
+/** The run's tokenizer (pad = eos when it has no pad token, as the walkthrough sets) and base model. */
+export async function loadRunModel(
+  cfg: RunConfig,
+  device: 'cpu' | 'cuda' | 'webgpu' | 'auto',
+): Promise<{ tokenizer: PreTrainedTokenizer; base: CausalLM; loadOpts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] }> {
+  const tokenizer = await AutoTokenizer.fromPretrained(cfg.model);
+  if (tokenizer.padToken === null) tokenizer.padToken = tokenizer.eosToken;
+  const loadOpts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] = { device };
+  if (cfg.quantization) loadOpts.quantizationConfig = cfg.quantization;
+  const base = await AutoModelForCausalLM.fromPretrained(cfg.model, loadOpts);
+  return { tokenizer, base, loadOpts };
 }

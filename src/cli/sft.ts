@@ -4,11 +4,9 @@
 // after, and says where the adapter went. Every setting can come from --config run.yaml or key=value.
 
 import * as path from 'node:path';
-import { AutoModelForCausalLM } from '../models/index.js';
 import { getPeftModel } from '../peft/index.js';
-import { AutoTokenizer } from '../tokenizers/index.js';
 import { SFTConfig, SFTTrainer } from '../train/index.js';
-import { embedded, loadRunDataset, resolveRunConfig } from './run-config.js';
+import { embedded, loadRunDataset, loadRunModel, resolveRunConfig } from './run-config.js';
 import { sampleChat } from './sample.js';
 
 export const SFT_DEFAULTS: Record<string, unknown> = {
@@ -36,11 +34,7 @@ export async function sftCommand(argv: string[]): Promise<number> {
   const args = new SFTConfig(cfg.args as never);
   const out = (s: string): boolean => process.stdout.write(`${s}\n`);
   out(`ts-finetune sft: model ${cfg.model}, dataset ${cfg.dataset} (${cfg.datasetSplit}), output ${path.resolve(args.outputDir)}`);
-  const tokenizer = await AutoTokenizer.fromPretrained(cfg.model);
-  if (tokenizer.padToken === null) tokenizer.padToken = tokenizer.eosToken;
-  const loadOpts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] = { device: args.useCpu ? 'cpu' : args.device };
-  if (cfg.quantization) loadOpts.quantizationConfig = cfg.quantization;
-  const base = await AutoModelForCausalLM.fromPretrained(cfg.model, loadOpts);
+  const { tokenizer, base } = await loadRunModel(cfg, args.useCpu ? 'cpu' : args.device);
   const train = await loadRunDataset(cfg.dataset, cfg.datasetSplit);
   const evalDs = cfg.evalSplit ? await loadRunDataset(cfg.dataset, cfg.evalSplit) : undefined;
   const model = cfg.lora ? getPeftModel(base, cfg.lora, { seed: args.seed }) : base;

@@ -52,3 +52,13 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
   await fsp.rename(tmp, dir);
   if (hadOld) await fsp.rm(old, { recursive: true, force: true });
 }
+
+/** Whether `p` exists (file or folder). */
+export async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fsp.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

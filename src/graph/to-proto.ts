@@ -4,7 +4,6 @@
 // Not here: the protobuf bytes (src/onnx/encode.ts) and sessions (src/runtime).
 
 import { TsFinetuneError } from '../core/errors.js';
-import type { Tensor } from '../core/tensor.js';
 import {
   AttrType,
   IR_VERSION,
@@ -17,6 +16,7 @@ import {
   type TensorProto,
   type ValueInfo,
 } from '../onnx/proto.js';
+import { tensorToProto } from '../onnx/tensor-proto.js';
 import type { Graph } from './graph.js';
 import type { AttrValue, Node, Value } from './value.js';
 
@@ -33,9 +33,8 @@ export interface BuiltModel {
 const utf8 = new TextEncoder();
 const EXTERNAL_ALIGN = 64;
 
-export function tensorProto(name: string, t: Tensor): TensorProto {
-  return { name, dims: [...t.dims], dataType: ONNX_DTYPE[t.dtype], rawData: t.bytes() };
-}
+/** An inline TensorProto (src/onnx owns the conversion; re-exported here for graph users). */
+export const tensorProto = tensorToProto;
 
 export function attributeProto(name: string, a: AttrValue): AttributeProto {
   switch (a.kind) {

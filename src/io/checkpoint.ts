@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Tensor, TsFinetuneError } from '../core/index.js';
 import { SafetensorsFile } from './safetensors-file.js';
 import type { SafetensorsTensorInfo } from './safetensors-format.js';
+import { pathExists } from '../core/fs-atomic.js';
 
 export interface CheckpointOpenOptions {
   /** Base file name; its index is `<filename>.index.json`. Default `model.safetensors`
@@ -24,14 +25,6 @@ export interface CheckpointShard {
   keys: string[];
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function indexError(file: string, what: string, details: Record<string, unknown> = {}): TsFinetuneError {
   return new TsFinetuneError('CORRUPT_FILE', `Bad checkpoint index ${file}: ${what}`, { file, ...details });
@@ -92,13 +85,13 @@ export class CheckpointReader {
     const root = path.resolve(dir);
     const indexPath = path.join(root, `${filename}.index.json`);
     const single = path.join(root, filename);
-    if (await exists(indexPath)) {
+    if (await pathExists(indexPath)) {
       const { metadata, weightMap } = await readIndex(indexPath, root);
       const files = new Map<string, SafetensorsFile>();
       try {
         for (const shard of new Set(weightMap.values())) {
           const shardPath = path.join(root, shard);
-          if (!(await exists(shardPath))) {
+          if (!(await pathExists(shardPath))) {
             throw new TsFinetuneError('FILE_NOT_FOUND', `Checkpoint shard ${shardPath} is listed in ${indexPath} but does not exist`, {
               file: shardPath,
               index: indexPath,
@@ -121,7 +114,7 @@ export class CheckpointReader {
       }
       return new CheckpointReader(root, indexPath, metadata, files, weightMap);
     }
-    if (await exists(single)) {
+    if (await pathExists(single)) {
       const f = await SafetensorsFile.open(single);
       const where = new Map(f.keys().map((k) => [k, filename]));
       return new CheckpointReader(root, undefined, { ...f.metadata }, new Map([[filename, f]]), where);

@@ -8,6 +8,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { TsFinetuneError } from '../core/index.js';
 import { readJsonObject } from '../io/json-file.js';
+import { pathExists } from '../core/fs-atomic.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
@@ -33,14 +34,6 @@ export interface TokenizerFiles {
   namedChatTemplates: Record<string, string>;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fsp.access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** `chat_template` as stored in tokenizer_config.json: a string, or a list of `{ name, template }`. */
 export function parseChatTemplateField(v: unknown, file: string): { def?: string; named: Record<string, string> } {
@@ -115,7 +108,7 @@ export async function readTokenizerFolder(dir: string, nameOrPath = dir): Promis
     chatTemplate = await fsp.readFile(path.join(dir, CHAT_TEMPLATE_JINJA_FILE), 'utf8');
   }
   const extraDir = path.join(dir, ADDITIONAL_CHAT_TEMPLATES_DIR);
-  if (entries.includes(ADDITIONAL_CHAT_TEMPLATES_DIR) && (await exists(extraDir))) {
+  if (entries.includes(ADDITIONAL_CHAT_TEMPLATES_DIR) && (await pathExists(extraDir))) {
     for (const f of (await fsp.readdir(extraDir)).sort()) {
       if (f.endsWith('.jinja')) namedChatTemplates[f.slice(0, -'.jinja'.length)] = await fsp.readFile(path.join(extraDir, f), 'utf8');
     }

@@ -5,7 +5,6 @@
 // Subclasses supply the examples, the batches and the objective (what the graph computes as the loss).
 // Not here: checkpoint file layout (trainer-checkpoint.ts), log sinks (trainer-logging.ts).
 
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { TsFinetuneError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
@@ -31,6 +30,7 @@ import {
 } from './trainer-checkpoint.js';
 import { epochEndActions, planTraining, stepActions, type TrainingPlan } from './training-plan.js';
 import type { TrainingArguments } from './training-args.js';
+import { pathExists } from '../core/fs-atomic.js';
 
 export interface MicroBatch {
   batch: CollatedBatch;
@@ -276,7 +276,7 @@ export abstract class Trainer<E> {
     const best = this.state.bestGlobalStep;
     if (best !== null) {
       const dir = path.join(this.args.outputDir, checkpointDirName(best));
-      if (best === this.state.globalStep || (await exists(dir))) this.state.bestModelCheckpoint = dir;
+      if (best === this.state.globalStep || (await pathExists(dir))) this.state.bestModelCheckpoint = dir;
     }
     await saveTrainingCheckpoint({
       args: this.args,
@@ -345,11 +345,3 @@ function sumOf(t: Tensor): number {
   return s;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
