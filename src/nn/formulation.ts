@@ -1,7 +1,7 @@
 // Which ONNX formulation the nn blocks emit for a graph, where more than one computes the same function:
-// RoPE and RMSNorm as fused ORT ops or from primitives, frozen linear weights transposed per step or
-// stored transposed. The defaults are the forms measured fastest (bench/lora-step.ts, docs/performance.md);
-// the alternatives stay so the bench can measure A/B in one process and a regression can be bisected.
+// RoPE and RMSNorm as fused ORT ops or from primitives, and the layout of the training attention. The
+// defaults are the forms measured fastest (bench/lora-step.ts, docs/performance.md); the alternatives stay
+// so the bench can measure A/B in one process, and so a regression can be bisected.
 // Set per graph (by buildStepGraph from StepGraphOptions.formulation), read by the blocks in src/nn.
 // Not here: session options (src/autodiff/session-options.ts), the gradient rules of the fused ops
 // (src/autodiff/rules-nn.ts).
@@ -14,12 +14,6 @@ export interface NnFormulation {
   /** 'fused': SimplifiedLayerNormalization (its inv_std_var reused by the backward); 'primitives': ReduceMean/Sqrt/… */
   rmsNorm: 'fused' | 'primitives';
   /**
-   * Frozen dense linear weights (initializers, HF layout W [out, in]):
-   * 'transpose': MatMul(x, Transpose(W)) — with ConstantFolding off the Transpose runs every step;
-   * 'pretransposed': Wᵀ [in, out] stored as an initializer of its own (name `<weight>.__T`), W itself dropped.
-   */
-  frozenLinear: 'transpose' | 'pretransposed';
-  /**
    * Training attention (no KV cache): 'stacked' multiplies [B, K, G·T, D] query rows by each KV head (no
    * broadcast operand, so no ReduceSum over the G axis in the backward); 'grouped' multiplies
    * [B, K, G, T, D] by K/V broadcast as [B, K, 1, T, D].
@@ -30,7 +24,6 @@ export interface NnFormulation {
 export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
   rope: 'fused',
   rmsNorm: 'fused',
-  frozenLinear: 'transpose',
   attention: 'stacked',
 });
 

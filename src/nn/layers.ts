@@ -1,7 +1,7 @@
 // Linear, Embedding, RMSNorm and SiLU-gated MLP as graph fragments, following transformers'
 // modeling_llama.py. Shapes: B batch, T tokens, C model dim, F ffn dim, V vocab.
+// RMSNorm is ORT's SimplifiedLayerNormalization by default, or primitives (src/nn/formulation.ts).
 
-import { Tensor } from '../core/tensor.js';
 import { op, type Value } from '../graph/index.js';
 import type { BuildContext } from './context.js';
 import { nnFormulation } from './formulation.js';
@@ -11,36 +11,15 @@ export function linear(ctx: BuildContext, modulePath: string, x: Value, opts: { 
   const w = ctx.linearWeight(modulePath);
   let y: Value;
   if (w.kind === 'dense') {
-    y = op.MatMul(x, weightT(ctx, w.weight)); // [..., out]
+    // ORT fuses this Transpose into FusedMatMul (transB); storing frozen weights pre-transposed measured
+    // no faster (docs/performance.md).
+    y = op.MatMul(x, op.Transpose(w.weight, [1, 0])); // [..., out]
   } else {
     y = op.MatMulBnb4(x, w.packed, w.absmax, { K: w.inFeatures, N: w.outFeatures, blockSize: w.blockSize, quantType: w.quantType });
   }
   if (opts.bias) y = op.Add(y, ctx.param(`${modulePath}.bias`));
   const adapter = ctx.adaptersEnabled ? ctx.adapters.get(modulePath) : undefined;
   return adapter ? adapter.apply(ctx, modulePath, x, y, w) : y;
-}
-
-/**
- * Wᵀ [in, out] of a linear weight W [out, in]. A trainable W (a graph input) is transposed in the graph.
- * A frozen one (an initializer) is, with the 'pretransposed' formulation, stored transposed under a
- * derived name (`<name>.__T`, made once per graph): training sessions run with ConstantFolding off, so a
- * Transpose of an initializer would otherwise be a node the graph carries (ORT fuses it into FusedMatMul
- * with transB, see docs/performance.md).
- */
-export function weightT(ctx: BuildContext, weight: Value): Value {
-  const g = ctx.g;
-  const entry = weight.kind === 'initializer' ? g.initializers.get(weight.name) : undefined;
-  if (!entry || nnFormulation(g).frozenLinear !== 'pretransposed' || weight.rank !== 2 || weight.dtype !== 'float32') {
-    return op.Transpose(weight, [1, 0]);
-  }
-  const name = `${weight.name}.__T`;
-  const hit = g.initializers.get(name);
-  if (hit) return hit.value;
-  const [rows, cols] = weight.shape as [number, number];
-  const src = entry.tensor.data as Float32Array;
-  const t = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = src[r * cols + c]!;
-  return g.initializer(name, new Tensor('float32', [cols, rows], t), { qualified: true, external: entry.external });
 }
 
 /** Token embedding lookup: ids [B, T] int64 → [B, T, C]. */
