@@ -12,17 +12,15 @@
 // variants need their own process too). See bench/README.md and docs/performance.md.
 
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Tensor } from '../src/core/tensor.js';
-import { CausalLM } from '../src/models/causal-lm.js';
-import { parseConfig, type CausalLMConfig } from '../src/models/config.js';
+import type { CausalLMConfig } from '../src/models/config.js';
 import { StepProgram, type BatchFeeds } from '../src/models/program.js';
 import { causalLmObjective, type StepGraphOptions } from '../src/models/step-graph.js';
 import type { NnFormulation } from '../src/nn/formulation.js';
-import { shiftLabels } from '../src/nn/loss.js';
+import { fmaPeak, llamaConfig, randomBatch, randomModel } from './lib/llama-50m.js';
 import { clipCoefficient, globalL2Norm } from '../src/optim/grad-clip.js';
 import { createOptimizer } from '../src/optim/create.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
@@ -79,59 +77,6 @@ const B = Number(arg('B', '4'));
 const T = Number(arg('T', '256'));
 const R = 16;
 
-function llamaConfig(): CausalLMConfig {
-  return parseConfig({
-    model_type: 'llama',
-    vocab_size: 32000,
-    hidden_size: 512,
-    intermediate_size: 1376,
-    num_hidden_layers: LAYERS,
-    num_attention_heads: 8,
-    num_key_value_heads: 4,
-    max_position_embeddings: 2048,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    tie_word_embeddings: false,
-  });
-}
-
-/** Random weights (uniform, std 0.02; norms 1), xorshift-filled: 56M values in well under a second. */
-function randomModel(cfg: CausalLMConfig): CausalLM {
-  const { hiddenSize: C, intermediateSize: F, numAttentionHeads: H, numKeyValueHeads: K, headDim: D, vocabSize: V } = cfg;
-  let s = 0x9e3779b9 >>> 0;
-  const a = 0.02 * Math.sqrt(3);
-  const rand = (shape: number[]): Tensor<'float32'> => {
-    const n = shape.reduce((x, y) => x * y, 1);
-    const d = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      d[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
-    }
-    return new Tensor('float32', shape, d);
-  };
-  const ones = (n: number): Tensor<'float32'> => new Tensor('float32', [n], new Float32Array(n).fill(1));
-  const w = new Map<string, Tensor<'float32'>>();
-  w.set('model.embed_tokens.weight', rand([V, C]));
-  for (let i = 0; i < cfg.numHiddenLayers; i++) {
-    const p = `model.layers.${i}`;
-    w.set(`${p}.input_layernorm.weight`, ones(C));
-    w.set(`${p}.post_attention_layernorm.weight`, ones(C));
-    w.set(`${p}.self_attn.q_proj.weight`, rand([H * D, C]));
-    w.set(`${p}.self_attn.k_proj.weight`, rand([K * D, C]));
-    w.set(`${p}.self_attn.v_proj.weight`, rand([K * D, C]));
-    w.set(`${p}.self_attn.o_proj.weight`, rand([C, H * D]));
-    w.set(`${p}.mlp.gate_proj.weight`, rand([F, C]));
-    w.set(`${p}.mlp.up_proj.weight`, rand([F, C]));
-    w.set(`${p}.mlp.down_proj.weight`, rand([C, F]));
-  }
-  w.set('model.norm.weight', ones(C));
-  w.set('lm_head.weight', rand([V, C]));
-  return new CausalLM(cfg, w, new Map(), 'random-llama-50m');
-}
-
-/** LoRA parameters: R·(in + out) for each of the 7 linears of every layer. */
 function loraParams(cfg: CausalLMConfig): number {
   const { hiddenSize: C, intermediateSize: F, numAttentionHeads: H, numKeyValueHeads: K, headDim: D } = cfg;
   const shapes: [number, number][] = [[C, H * D], [C, K * D], [C, K * D], [H * D, C], [C, F], [C, F], [F, C]];
@@ -146,52 +91,6 @@ function stepFlops(cfg: CausalLMConfig, nTrainable: number): { total: number; nF
   const tokens = B * T;
   const attention = 3 * cfg.numHiddenLayers * tokens * 4 * T * H * D;
   return { total: tokens * (6 * nTrainable + 4 * nFrozen) + attention, nFrozen, attention };
-}
-
-function batch(cfg: CausalLMConfig): BatchFeeds {
-  let s = 12345;
-  const ids = new BigInt64Array(B * T);
-  for (let i = 0; i < ids.length; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    ids[i] = BigInt(s % cfg.vocabSize);
-  }
-  const pos = new BigInt64Array(B * T);
-  for (let i = 0; i < pos.length; i++) pos[i] = BigInt(i % T);
-  return {
-    inputIds: ids,
-    attentionMask: new BigInt64Array(B * T).fill(1n),
-    positionIds: pos,
-    targets: shiftLabels(ids, B, T),
-    extras: { loss_scale: Tensor.fromNumbers([1 / (B * (T - 1))], []) },
-    stepSeed: 0,
-  };
-}
-
-// ---- FMA peak -----------------------------------------------------------------------------------------
-
-interface FmaResult {
-  width: string;
-  threads: number;
-  wallGflops: number;
-  cpuGflops: number;
-}
-
-let fmaBinary: string | undefined;
-function fmaPeak(seconds: number): FmaResult[] {
-  if (!fmaBinary) {
-    fmaBinary = join(tmpdir(), `ts-finetune-fma-peak-${process.pid}`);
-    const flags = ['-O2', '-mavx2', '-mfma', '-fopenmp'];
-    const cpu = readFileSync('/proc/cpuinfo', 'utf8');
-    if (/\bavx512f\b/.test(cpu)) flags.push('-mavx512f');
-    execFileSync('g++', [...flags, '-x', 'c', join(HERE, 'fma-peak.c'), '-o', fmaBinary]);
-    const bin = fmaBinary;
-    process.on('exit', () => rmSync(bin, { force: true }));
-  }
-  const out = execFileSync(fmaBinary, [String(seconds), String(THREADS)], { encoding: 'utf8' });
-  return out
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as FmaResult);
 }
 
 // ---- one variant: program + optimizer + params ---------------------------------------------------------
@@ -414,9 +313,9 @@ function printTable(reports: Report[], flops: number, peak: number, gradCopyMs: 
 // ---- main ---------------------------------------------------------------------------------------------
 
 async function runInProcess(names: string[]): Promise<{ reports: Report[]; gradCopyMs: number }> {
-  const cfg = llamaConfig();
+  const cfg = llamaConfig(LAYERS);
   const model = getPeftModel(randomModel(cfg), new LoraConfig({ r: R, loraAlpha: 32, targetModules: 'all-linear', taskType: 'CAUSAL_LM' }));
-  const feeds = batch(cfg);
+  const feeds = randomBatch(cfg, B, T);
   const steps = Number(arg('steps', '5'));
   const warmup = Number(arg('warmup', '2'));
   const profileDir = flag('profile') ? arg('profile', join(tmpdir(), 'ts-finetune-profile')) : undefined;
@@ -533,7 +432,7 @@ async function main(): Promise<void> {
     process.stdout.write(`RESULT ${JSON.stringify({ report: reports[0], gradCopyMs })}\n`);
     return;
   }
-  const cfg = llamaConfig();
+  const cfg = llamaConfig(LAYERS);
   const nTrainable = loraParams(cfg);
   const fl = stepFlops(cfg, nTrainable);
   console.log(`lora-step: Llama ${LAYERS} layers, C=512, H=8, K=4, F=1376, V=32000, LoRA r=${R} on all 7 linears, B=${B}, T=${T}`);
@@ -542,7 +441,7 @@ async function main(): Promise<void> {
   );
   console.log(`  load average at start: ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${THREADS} CPUs; ORT threads ${ORT_THREADS ?? 'default'}`);
   const useFma = !flag('no-fma');
-  const fmaBefore = useFma ? fmaPeak(1) : [];
+  const fmaBefore = useFma ? fmaPeak(1, THREADS) : [];
   let reports: Report[];
   let gradCopyMs: number;
   if (flag('isolate')) {
@@ -566,7 +465,7 @@ async function main(): Promise<void> {
     for (const n of names) if (VARIANTS[n]!.env) throw new Error(`variant '${n}' needs its own process: add --isolate`);
     ({ reports, gradCopyMs } = await runInProcess(names));
   }
-  const fmaAfter = useFma ? fmaPeak(1) : [];
+  const fmaAfter = useFma ? fmaPeak(1, THREADS) : [];
   const all = [...fmaBefore, ...fmaAfter];
   const best = (k: 'wallGflops' | 'cpuGflops'): number => Math.max(0, ...all.map((f) => f[k]));
   const peakAll = best('cpuGflops') || 1;

@@ -1,0 +1,265 @@
+// Bench: resident memory of a ≥ 300M-parameter Llama-shaped model loaded fp32 vs loaded 4-bit
+// (BitsAndBytesConfig loadIn4bit, NF4, double quant), issue 6 "Speed and memory": target peak RSS
+// (4-bit) ≤ 0.25× peak RSS (fp32).
+//   npx tsx bench/nf4-memory.ts [--layers 24] [--hidden 1024] [--intermediate 2816] [--T 64] [--keep]
+// The parent writes random fp32 weights as a sharded HF folder under /tmp (saveSafetensors, untimed),
+// then, for each case, runs a fresh child process (maxRSS is per process) that loads it with
+// AutoModelForCausalLM.fromPretrained and runs one forward (B=1, T tokens, with labels: the inference
+// graph CausalLM.forward compiles). The child reports RSS after its imports (Node + tsx + our modules +
+// onnxruntime), after the load, after the forward, its peak RSS, and the bytes the model holds by kind.
+// As bitsandbytes does, only the decoder's nn.Linear weights are quantised; embed_tokens, lm_head and the
+// RMSNorm weights stay fp32. Helpers follow bench/load-memory.ts (which runs its main on import).
+// Not here: load-time peak vs model size (load-memory.ts), speed (forward-mfu.ts, lora-step.ts).
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tensor } from '../src/core/index.js';
+import { saveSafetensors } from '../src/io/index.js';
+import { AutoModelForCausalLM } from '../src/models/index.js';
+import { BitsAndBytesConfig } from '../src/quant/index.js';
+
+const argv = process.argv.slice(2);
+function arg(name: string, dflt: string): string {
+  const i = argv.indexOf(`--${name}`);
+  const v = i >= 0 ? argv[i + 1] : undefined;
+  return v !== undefined && !v.startsWith('--') ? v : dflt;
+}
+
+const TARGET = 0.25;
+const MB = 2 ** 20;
+
+interface Shape {
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+  vocab: number;
+}
+
+function config(s: Shape): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    head_dim: s.hidden / s.heads,
+    vocab_size: s.vocab,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000.0,
+    tie_word_embeddings: false,
+    torch_dtype: 'float32',
+    bos_token_id: 1,
+    eos_token_id: 2,
+  };
+}
+
+/** HF names and shapes in the order transformers saves them. */
+function tensorSpecs(s: Shape): [string, number[]][] {
+  const D = s.hidden / s.heads;
+  const out: [string, number[]][] = [['model.embed_tokens.weight', [s.vocab, s.hidden]]];
+  for (let i = 0; i < s.layers; i++) {
+    const p = `model.layers.${i}`;
+    out.push(
+      [`${p}.input_layernorm.weight`, [s.hidden]],
+      [`${p}.self_attn.q_proj.weight`, [s.heads * D, s.hidden]],
+      [`${p}.self_attn.k_proj.weight`, [s.kvHeads * D, s.hidden]],
+      [`${p}.self_attn.v_proj.weight`, [s.kvHeads * D, s.hidden]],
+      [`${p}.self_attn.o_proj.weight`, [s.hidden, s.heads * D]],
+      [`${p}.post_attention_layernorm.weight`, [s.hidden]],
+      [`${p}.mlp.gate_proj.weight`, [s.intermediate, s.hidden]],
+      [`${p}.mlp.up_proj.weight`, [s.intermediate, s.hidden]],
+      [`${p}.mlp.down_proj.weight`, [s.hidden, s.intermediate]],
+    );
+  }
+  out.push(['model.norm.weight', [s.hidden]], ['lm_head.weight', [s.vocab, s.hidden]]);
+  return out;
+}
+
+/** Cheap deterministic noise (xorshift32), uniform in ±0.05: memory does not depend on the values. */
+function randomTensor(dims: number[], seed: number): Tensor<'float32'> {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const d = new Float32Array(n);
+  let x = seed | 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    d[i] = (x / 4294967296) * 0.1;
+  }
+  return new Tensor('float32', dims, d);
+}
+
+/** Write the fp32 checkpoint shard by shard (greedy by bytes, as transformers), one shard in memory at a time. */
+async function writeCheckpoint(dir: string, s: Shape, shards: number): Promise<{ bytes: number; params: number; shardBytes: number[] }> {
+  const specs = tensorSpecs(s);
+  const total = specs.reduce((a, [, d]) => a + d.reduce((x, y) => x * y, 1) * 4, 0);
+  const limit = Math.ceil((total / shards) * 1.1);
+  const groups: [string, number[]][][] = [[]];
+  let size = 0;
+  for (const spec of specs) {
+    const b = spec[1].reduce((x, y) => x * y, 1) * 4;
+    if (size + b > limit && groups[groups.length - 1]!.length > 0) {
+      groups.push([]);
+      size = 0;
+    }
+    groups[groups.length - 1]!.push(spec);
+    size += b;
+  }
+  const names = groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  const shardBytes: number[] = [];
+  for (let g = 0; g < groups.length; g++) {
+    const m = new Map<string, Tensor>();
+    let sb = 0;
+    for (const [name, dims] of groups[g]!) {
+      let seed = 0;
+      for (const c of name) seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
+      const t = randomTensor(dims, seed);
+      m.set(name, t);
+      weightMap[name] = names[g]!;
+      sb += t.size * 4;
+    }
+    await saveSafetensors(join(dir, names[g]!), m, { format: 'pt' });
+    shardBytes.push(sb);
+  }
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config(s), null, 2));
+  return { bytes: total, params: total / 4, shardBytes };
+}
+
+// ---- child: load + one forward in a fresh process ------------------------------------------------------
+
+interface ChildResult {
+  baselineMB: number;
+  afterLoadMB: number;
+  afterForwardMB: number;
+  peakMB: number;
+  embedMB: number;
+  lmHeadMB: number;
+  normsMB: number;
+  /** fp32 decoder linears (the fp32 case) or their packed 4-bit codes + absmax + double-quant state. */
+  linearsMB: number;
+  loss: number;
+  loadS: number;
+  forwardS: number;
+}
+
+async function child(): Promise<void> {
+  const dir = arg('dir', '');
+  const quant = argv.includes('--nf4');
+  const T = Number(arg('T', '64'));
+  const baselineMB = process.memoryUsage().rss / MB;
+  const t0 = performance.now();
+  const opts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] = {};
+  if (quant) opts.quantizationConfig = new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4', bnb4bitUseDoubleQuant: true });
+  const model = await AutoModelForCausalLM.fromPretrained(dir, opts);
+  const afterLoadMB = process.memoryUsage().rss / MB;
+  const t1 = performance.now();
+  const ids = Array.from({ length: T }, (_, i) => (i * 7919 + 13) % model.config.vocabSize);
+  const out = await model.forward({ inputIds: [ids], labels: [ids] });
+  const t2 = performance.now();
+  const afterForwardMB = process.memoryUsage().rss / MB;
+  const peakMB = process.resourceUsage().maxRSS / 1024;
+  let embed = 0;
+  let lmHead = 0;
+  let norms = 0;
+  let linears = 0;
+  for (const [k, v] of model.stateDict()) {
+    if (k === 'model.embed_tokens.weight') embed += v.byteLength;
+    else if (k === 'lm_head.weight') lmHead += v.byteLength;
+    else if (k.endsWith('norm.weight')) norms += v.byteLength;
+    else linears += v.byteLength;
+  }
+  const res: ChildResult = {
+    baselineMB,
+    afterLoadMB,
+    afterForwardMB,
+    peakMB,
+    embedMB: embed / MB,
+    lmHeadMB: lmHead / MB,
+    normsMB: norms / MB,
+    linearsMB: linears / MB,
+    loss: out.loss ?? NaN,
+    loadS: (t1 - t0) / 1000,
+    forwardS: (t2 - t1) / 1000,
+  };
+  process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);
+}
+
+function runChild(dir: string, nf4: boolean, T: number): ChildResult {
+  const self = fileURLToPath(import.meta.url);
+  const args = ['--import', 'tsx', self, '--child', '--dir', dir, '--T', String(T)];
+  if (nf4) args.push('--nf4');
+  const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`child (${nf4 ? 'nf4' : 'fp32'}) failed (status ${p.status}):\n${p.stderr.slice(-3000)}`);
+  return JSON.parse(line.slice(7)) as ChildResult;
+}
+
+// ---- parent ------------------------------------------------------------------------------------------
+
+async function parent(): Promise<void> {
+  const hidden = Number(arg('hidden', '1024'));
+  const shape: Shape = {
+    layers: Number(arg('layers', '24')),
+    hidden,
+    heads: hidden / 64,
+    kvHeads: hidden / 128,
+    intermediate: Number(arg('intermediate', String(Math.round((hidden * 11) / 4 / 64) * 64))),
+    vocab: Number(arg('vocab', '32000')),
+  };
+  const T = Number(arg('T', '64'));
+  const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+  const root = mkdtempSync('/tmp/tsft-nf4-memory-');
+  try {
+    const t0 = performance.now();
+    const ck = await writeCheckpoint(join(root, 'fp32'), shape, 4);
+    const dir = join(root, 'fp32');
+    const f = (x: number): string => x.toFixed(0);
+    console.log(
+      `nf4-memory: Llama ${shape.layers} layers, C=${shape.hidden}, H=${shape.heads}, K=${shape.kvHeads}, F=${shape.intermediate}, V=${shape.vocab}, untied: ` +
+        `${(ck.params / 1e6).toFixed(1)}M params, fp32 ${f(ck.bytes / MB)} MB in ${ck.shardBytes.length} shards (written in ${((performance.now() - t0) / 1000).toFixed(1)} s, untimed)`,
+    );
+    console.log(`  each case: fresh child process, fromPretrained + one forward (B=1, T=${T}, with labels); load average at start: ${load()}`);
+    const fp32 = runChild(dir, false, T);
+    const nf4 = runChild(dir, true, T);
+    console.log('');
+    console.log('| case | RSS after imports | after load | after forward | peak RSS | embed fp32 | lm_head fp32 | norms | decoder linears | model held | load | forward | loss |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const [name, r] of [['fp32', fp32], ['nf4 + double quant', nf4]] as const) {
+      const held = r.embedMB + r.lmHeadMB + r.normsMB + r.linearsMB;
+      console.log(
+        `| ${name} | ${f(r.baselineMB)} MB | ${f(r.afterLoadMB)} MB | ${f(r.afterForwardMB)} MB | ${f(r.peakMB)} MB | ${f(r.embedMB)} MB | ${f(r.lmHeadMB)} MB | ` +
+          `${r.normsMB.toFixed(2)} MB | ${f(r.linearsMB)} MB | ${f(held)} MB | ${r.loadS.toFixed(1)} s | ${r.forwardS.toFixed(1)} s | ${r.loss.toFixed(4)} |`,
+      );
+    }
+    const heldOf = (r: ChildResult): number => r.embedMB + r.lmHeadMB + r.normsMB + r.linearsMB;
+    const ratio = nf4.peakMB / fp32.peakMB;
+    console.log('');
+    console.log(`  peak RSS nf4 / fp32: ${f(nf4.peakMB)} / ${f(fp32.peakMB)} MB = ${ratio.toFixed(3)}× vs target ≤ ${TARGET}×: ${ratio <= TARGET ? 'PASS' : 'MISS'}`);
+    console.log(`  RSS after forward nf4 / fp32: ${(nf4.afterForwardMB / fp32.afterForwardMB).toFixed(3)}×; (peak − imports) nf4 / fp32: ${((nf4.peakMB - nf4.baselineMB) / (fp32.peakMB - fp32.baselineMB)).toFixed(3)}×`);
+    console.log(`  model held nf4 / fp32: ${f(heldOf(nf4))} / ${f(heldOf(fp32))} MB = ${(heldOf(nf4) / heldOf(fp32)).toFixed(3)}×`);
+    const linBits = (8 * nf4.linearsMB * MB) / ((fp32.linearsMB * MB) / 4);
+    const fullPrec = nf4.embedMB + nf4.lmHeadMB + nf4.normsMB;
+    console.log(
+      `  composition: the decoder linears go ${f(fp32.linearsMB)} → ${f(nf4.linearsMB)} MB (${linBits.toFixed(3)} bits/weight: 4-bit codes + double-quantised absmax); ` +
+        `embed_tokens, lm_head and the norms stay fp32 as in bitsandbytes (${f(fullPrec)} MB = ${((100 * fullPrec) / heldOf(nf4)).toFixed(0)}% of the 4-bit model). ` +
+        `Floor for the ratio of held bytes with fp32 embeddings/lm_head: ${(heldOf(nf4) / heldOf(fp32)).toFixed(3)}×; RSS also carries the process baseline (${f(nf4.baselineMB)} MB after imports) and ORT's session memory.`,
+    );
+    console.log(`  load average at end: ${load()}`);
+  } finally {
+    if (!argv.includes('--keep')) rmSync(root, { recursive: true, force: true });
+    else console.log(`kept ${root}`);
+  }
+}
+
+if (argv.includes('--child')) await child();
+else await parent();
