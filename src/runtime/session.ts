@@ -277,13 +277,16 @@ async function openCore(key: string, model: Uint8Array, opts: SessionOptions): P
  * const out = await s.run({ x });
  * await s.release();
  */
+let unsharedCount = 0;
+
 export async function createSession(modelBytes: Uint8Array, opts: SessionOptions = {}): Promise<Session> {
   validateSessionOptions(opts);
   if (!(modelBytes instanceof Uint8Array) || modelBytes.length === 0) {
     throw new TsFinetuneError('INVALID_ARGUMENT', 'createSession: modelBytes must be a non-empty Uint8Array (an encoded ModelProto)');
   }
+  // An unshared session needs no content hash (hashing a multi-GB model's weights costs seconds).
+  if (opts.reuse === false) return new Session(await openCore(`${opts.device ?? 'cpu'}:unshared:${++unsharedCount}`, modelBytes, opts));
   const key = `${opts.device ?? 'cpu'}:${hashKey(modelBytes, opts.externalData ?? [], opts)}`;
-  if (opts.reuse === false) return new Session(await openCore(key, modelBytes, opts));
 
   const hit = cache.get(key);
   if (hit !== undefined) {
