@@ -4,13 +4,14 @@
 // (assets/data/instructions.jsonl: conversations whose answers start with the house style "Sure! …").
 // Under two minutes on 2 cores:
 //   npx tsx examples/06-sft.ts                     (or: npx tsx examples/06-sft.ts MODEL_DIR_OR_HUB_ID DATA.jsonl OUT_DIR)
+import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, LoraConfig, PeftModel, SFTConfig, SFTTrainer, loadDataset, type GenerateOptions } from '../src/index.js'; // in your project: from 'ts-finetune'
 
 const modelId = process.argv[2] ?? 'assets/tiny-chat';
 const dataFile = process.argv[3] ?? 'assets/data/instructions.jsonl';
-const outputDir = process.argv[4] ?? path.join(os.tmpdir(), 'ts-finetune-06-sft');
+const outputDir = process.argv[4] ?? mkdtempSync(path.join(os.tmpdir(), 'ts-finetune-06-sft-'));
 
 // 1–2. The dataset: rows { messages: [{ role: 'user', … }, { role: 'assistant', … }] }, split for evaluation.
 const data = await loadDataset('json', { dataFiles: { train: dataFile }, split: 'train' });

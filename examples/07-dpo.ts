@@ -3,6 +3,7 @@
 // whose chosen answer states a true fact and whose rejected answer a false one. Runs offline on the embedded
 // tiny-chat model (assets/tiny-chat: a 4-layer Llama with its own tokenizer), in about a minute on 2 cores:
 //   npx tsx examples/07-dpo.ts                     (or: npx tsx examples/07-dpo.ts MODEL_DIR_OR_HUB_ID DATA.jsonl OUT_DIR)
+import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, DPOConfig, DPOTrainer, LoraConfig } from '../src/index.js'; // in your project: from 'ts-finetune'
@@ -10,7 +11,7 @@ import { loadDataset } from '../src/data/index.js'; // (root export pending) in 
 
 const modelId = process.argv[2] ?? 'assets/tiny-chat';
 const dataFile = process.argv[3] ?? 'assets/data/preferences.jsonl';
-const outputDir = process.argv[4] ?? path.join(os.tmpdir(), 'ts-finetune-07-dpo');
+const outputDir = process.argv[4] ?? mkdtempSync(path.join(os.tmpdir(), 'ts-finetune-07-dpo-'));
 
 const tokenizer = await AutoTokenizer.fromPretrained(modelId);
 if (tokenizer.padToken === null) tokenizer.padToken = tokenizer.eosToken;

@@ -4,6 +4,7 @@
 // embedded tiny-chat model, which only knows plain sentences, learns the chat format and the true facts.
 // Runs offline in about 1.5 minutes on 2 cores:
 //   npx tsx examples/08-orpo.ts                    (or: npx tsx examples/08-orpo.ts MODEL_DIR_OR_HUB_ID DATA.jsonl OUT_DIR)
+import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, LoraConfig, ORPOConfig, ORPOTrainer, PeftModel } from '../src/index.js'; // in your project: from 'ts-finetune'
@@ -11,7 +12,7 @@ import { loadDataset } from '../src/data/index.js'; // (root export pending) in 
 
 const modelId = process.argv[2] ?? 'assets/tiny-chat';
 const dataFile = process.argv[3] ?? 'assets/data/preferences.jsonl';
-const outputDir = process.argv[4] ?? path.join(os.tmpdir(), 'ts-finetune-08-orpo');
+const outputDir = process.argv[4] ?? mkdtempSync(path.join(os.tmpdir(), 'ts-finetune-08-orpo-'));
 
 const tokenizer = await AutoTokenizer.fromPretrained(modelId);
 if (tokenizer.padToken === null) tokenizer.padToken = tokenizer.eosToken;

@@ -10,7 +10,7 @@ import { TsFinetuneError } from '../core/errors.js';
 import { AutoModelForCausalLM } from '../models/index.js';
 import { PeftModel } from '../peft/index.js';
 import { DPOConfig, DPOTrainer, ORPOConfig, ORPOTrainer } from '../train/index.js';
-import { embedded, loadRunDataset, loadRunModel, resolveRunConfig } from './run-config.js';
+import { defaultRunDir, embedded, loadRunDataset, loadRunModel, resolveRunConfig } from './run-config.js';
 import { sampleChat } from './sample.js';
 
 const COMMON_ARGS: Record<string, unknown> = {
@@ -31,12 +31,12 @@ export const DPO_DEFAULTS: Record<string, unknown> = {
   dataset: embedded('data', 'preferences.jsonl'),
   lora: { r: 16, lora_alpha: 32, target_modules: 'all-linear', lora_dropout: 0.0 },
   sample_prompt: 'What does a cow say?',
-  args: { ...COMMON_ARGS, output_dir: 'ts-finetune-dpo-output', max_steps: 60, learning_rate: 2e-3, loss_type: 'sigmoid' },
+  args: { ...COMMON_ARGS, output_dir: defaultRunDir('ts-finetune-dpo-output'), max_steps: 60, learning_rate: 2e-3, loss_type: 'sigmoid' },
 };
 
 export const ORPO_DEFAULTS: Record<string, unknown> = {
   ...DPO_DEFAULTS,
-  args: { ...COMMON_ARGS, output_dir: 'ts-finetune-orpo-output', max_steps: 60, learning_rate: 3e-3 },
+  args: { ...COMMON_ARGS, output_dir: defaultRunDir('ts-finetune-orpo-output'), max_steps: 60, learning_rate: 3e-3 },
 };
 
 export async function preferenceCommand(kind: 'dpo' | 'orpo', argv: string[]): Promise<number> {

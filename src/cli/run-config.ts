@@ -117,3 +117,12 @@ export async function loadRunModel(
   const base = await AutoModelForCausalLM.fromPretrained(cfg.model, loadOpts);
   return { tokenizer, base, loadOpts };
 }
+
+/**
+ * A fresh run folder under `base` (base/run-YYYYMMDD-HHMMSS) for the commands' defaults, so running the
+ * embedded default twice starts a new run instead of meeting the last run's checkpoints.
+ */
+export function defaultRunDir(base: string): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return path.join(base, `run-${t}`);
+}

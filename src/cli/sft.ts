@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { getPeftModel } from '../peft/index.js';
 import { SFTConfig, SFTTrainer } from '../train/index.js';
-import { embedded, loadRunDataset, loadRunModel, resolveRunConfig } from './run-config.js';
+import { defaultRunDir, embedded, loadRunDataset, loadRunModel, resolveRunConfig } from './run-config.js';
 import { sampleChat } from './sample.js';
 
 export const SFT_DEFAULTS: Record<string, unknown> = {
@@ -15,7 +15,7 @@ export const SFT_DEFAULTS: Record<string, unknown> = {
   lora: { r: 16, lora_alpha: 32, target_modules: 'all-linear', lora_dropout: 0.0 },
   sample_prompt: 'What does a cow say?',
   args: {
-    output_dir: 'ts-finetune-output',
+    output_dir: defaultRunDir('ts-finetune-output'),
     max_steps: 120,
     per_device_train_batch_size: 8,
     learning_rate: 3e-3,
