@@ -20,6 +20,7 @@ import { Tensor } from '../src/core/index.js';
 import { saveSafetensors } from '../src/io/index.js';
 import { AutoModelForCausalLM } from '../src/models/index.js';
 import { BitsAndBytesConfig } from '../src/quant/index.js';
+import { randomTensor, tensorSpecs, type Shape } from './lib/random-checkpoint.js';
 
 const argv = process.argv.slice(2);
 function arg(name: string, dflt: string): string {
@@ -30,15 +31,6 @@ function arg(name: string, dflt: string): string {
 
 const TARGET = 0.25;
 const MB = 2 ** 20;
-
-interface Shape {
-  layers: number;
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  intermediate: number;
-  vocab: number;
-}
 
 function config(s: Shape): Record<string, unknown> {
   return {
@@ -59,42 +51,6 @@ function config(s: Shape): Record<string, unknown> {
     bos_token_id: 1,
     eos_token_id: 2,
   };
-}
-
-/** HF names and shapes in the order transformers saves them. */
-function tensorSpecs(s: Shape): [string, number[]][] {
-  const D = s.hidden / s.heads;
-  const out: [string, number[]][] = [['model.embed_tokens.weight', [s.vocab, s.hidden]]];
-  for (let i = 0; i < s.layers; i++) {
-    const p = `model.layers.${i}`;
-    out.push(
-      [`${p}.input_layernorm.weight`, [s.hidden]],
-      [`${p}.self_attn.q_proj.weight`, [s.heads * D, s.hidden]],
-      [`${p}.self_attn.k_proj.weight`, [s.kvHeads * D, s.hidden]],
-      [`${p}.self_attn.v_proj.weight`, [s.kvHeads * D, s.hidden]],
-      [`${p}.self_attn.o_proj.weight`, [s.hidden, s.heads * D]],
-      [`${p}.post_attention_layernorm.weight`, [s.hidden]],
-      [`${p}.mlp.gate_proj.weight`, [s.intermediate, s.hidden]],
-      [`${p}.mlp.up_proj.weight`, [s.intermediate, s.hidden]],
-      [`${p}.mlp.down_proj.weight`, [s.hidden, s.intermediate]],
-    );
-  }
-  out.push(['model.norm.weight', [s.hidden]], ['lm_head.weight', [s.vocab, s.hidden]]);
-  return out;
-}
-
-/** Cheap deterministic noise (xorshift32), uniform in ±0.05: memory does not depend on the values. */
-function randomTensor(dims: number[], seed: number): Tensor<'float32'> {
-  const n = dims.reduce((a, b) => a * b, 1);
-  const d = new Float32Array(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    d[i] = (x / 4294967296) * 0.1;
-  }
-  return new Tensor('float32', dims, d);
 }
 
 /** Write the fp32 checkpoint shard by shard (greedy by bytes, as transformers), one shard in memory at a time. */
