@@ -10,14 +10,12 @@
 // Run: node --import tsx bench/load-memory.ts [--layers 8] [--hidden 1024] [--cases fp32,bf16,nf4-dq] [--keep]
 // (about a minute on the shared 2-core VM: writing ~1 GB of random weights, three loads, one quantisation).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Tensor } from '../src/core/index.js';
-import { saveSafetensors } from '../src/io/index.js';
 import { AutoModelForCausalLM } from '../src/models/index.js';
 import { BitsAndBytesConfig } from '../src/quant/index.js';
-import { randomTensor, tensorSpecs, type Shape } from './lib/random-checkpoint.js';
+import { writeRandomCheckpoint, type Shape } from './lib/random-checkpoint.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,46 +43,6 @@ function config(s: Shape, dtype: string): Record<string, unknown> {
   };
 }
 
-/** Write the checkpoint shard by shard (greedy by byte size, as transformers' shard_checkpoint), holding one shard in memory. */
-async function writeCheckpoint(dir: string, s: Shape, dtype: 'float32' | 'bfloat16', shards: number): Promise<{ bytes: number; shardBytes: number[] }> {
-  const specs = tensorSpecs(s);
-  const el = dtype === 'float32' ? 4 : 2;
-  const total = specs.reduce((a, [, d]) => a + d.reduce((x, y) => x * y, 1) * el, 0);
-  // A little slack so that greedy filling gives `shards` shards, not one more with the remainder.
-  const limit = Math.ceil((total / shards) * 1.1);
-  const groups: [string, number[]][][] = [[]];
-  let size = 0;
-  for (const spec of specs) {
-    const b = spec[1].reduce((x, y) => x * y, 1) * el;
-    if (size + b > limit && groups[groups.length - 1]!.length > 0) {
-      groups.push([]);
-      size = 0;
-    }
-    groups[groups.length - 1]!.push(spec);
-    size += b;
-  }
-  const names = groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
-  const weightMap: Record<string, string> = {};
-  const shardBytes: number[] = [];
-  for (let g = 0; g < groups.length; g++) {
-    const m = new Map<string, Tensor>();
-    let sb = 0;
-    for (const [name, dims] of groups[g]!) {
-      // The seed depends on the name only, so the fp32 and bf16 checkpoints hold the same weights.
-      let seed = 0;
-      for (const c of name) seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
-      const t = randomTensor(dims, seed);
-      m.set(name, dtype === 'float32' ? t : t.to('bfloat16'));
-      weightMap[name] = names[g]!;
-      sb += t.size * el;
-    }
-    await saveSafetensors(join(dir, names[g]!), m, { format: 'pt' });
-    shardBytes.push(sb);
-  }
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config(s, dtype), null, 2));
-  return { bytes: total, shardBytes };
-}
 
 interface ChildResult {
   baselineMB: number;
@@ -139,8 +97,8 @@ async function parent(): Promise<void> {
     const t0 = performance.now();
     const fp32Dir = join(root, 'fp32');
     const bf16Dir = join(root, 'bf16');
-    const fp32 = await writeCheckpoint(fp32Dir, shape, 'float32', 3);
-    const bf16 = cases.includes('bf16') ? await writeCheckpoint(bf16Dir, shape, 'bfloat16', 2) : undefined;
+    const fp32 = await writeRandomCheckpoint(fp32Dir, shape, 'float32', 3, config(shape, 'float32'));
+    const bf16 = cases.includes('bf16') ? await writeRandomCheckpoint(bf16Dir, shape, 'bfloat16', 2, config(shape, 'bfloat16')) : undefined;
     const mb = (b: number): string => (b / 2 ** 20).toFixed(0);
     console.log(
       `Llama shape: ${shape.layers} layers, C=${shape.hidden}, H=${shape.heads}, K=${shape.kvHeads}, F=${shape.intermediate}, V=${shape.vocab} ` +

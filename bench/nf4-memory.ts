@@ -12,15 +12,13 @@
 // Not here: load-time peak vs model size (load-memory.ts), speed (forward-mfu.ts, lora-step.ts).
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Tensor } from '../src/core/index.js';
-import { saveSafetensors } from '../src/io/index.js';
 import { AutoModelForCausalLM } from '../src/models/index.js';
 import { BitsAndBytesConfig } from '../src/quant/index.js';
-import { randomTensor, tensorSpecs, type Shape } from './lib/random-checkpoint.js';
+import { writeRandomCheckpoint, type Shape } from './lib/random-checkpoint.js';
 
 const argv = process.argv.slice(2);
 function arg(name: string, dflt: string): string {
@@ -53,43 +51,6 @@ function config(s: Shape): Record<string, unknown> {
   };
 }
 
-/** Write the fp32 checkpoint shard by shard (greedy by bytes, as transformers), one shard in memory at a time. */
-async function writeCheckpoint(dir: string, s: Shape, shards: number): Promise<{ bytes: number; params: number; shardBytes: number[] }> {
-  const specs = tensorSpecs(s);
-  const total = specs.reduce((a, [, d]) => a + d.reduce((x, y) => x * y, 1) * 4, 0);
-  const limit = Math.ceil((total / shards) * 1.1);
-  const groups: [string, number[]][][] = [[]];
-  let size = 0;
-  for (const spec of specs) {
-    const b = spec[1].reduce((x, y) => x * y, 1) * 4;
-    if (size + b > limit && groups[groups.length - 1]!.length > 0) {
-      groups.push([]);
-      size = 0;
-    }
-    groups[groups.length - 1]!.push(spec);
-    size += b;
-  }
-  const names = groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
-  const weightMap: Record<string, string> = {};
-  const shardBytes: number[] = [];
-  for (let g = 0; g < groups.length; g++) {
-    const m = new Map<string, Tensor>();
-    let sb = 0;
-    for (const [name, dims] of groups[g]!) {
-      let seed = 0;
-      for (const c of name) seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
-      const t = randomTensor(dims, seed);
-      m.set(name, t);
-      weightMap[name] = names[g]!;
-      sb += t.size * 4;
-    }
-    await saveSafetensors(join(dir, names[g]!), m, { format: 'pt' });
-    shardBytes.push(sb);
-  }
-  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config(s), null, 2));
-  return { bytes: total, params: total / 4, shardBytes };
-}
 
 // ---- child: load + one forward in a fresh process ------------------------------------------------------
 
@@ -177,7 +138,7 @@ async function parent(): Promise<void> {
   const root = mkdtempSync('/tmp/tsft-nf4-memory-');
   try {
     const t0 = performance.now();
-    const ck = await writeCheckpoint(join(root, 'fp32'), shape, 4);
+    const ck = await writeRandomCheckpoint(join(root, 'fp32'), shape, 'float32', 4, config(shape));
     const dir = join(root, 'fp32');
     const f = (x: number): string => x.toFixed(0);
     console.log(

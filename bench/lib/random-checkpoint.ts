@@ -2,7 +2,10 @@
 // transformers saves them, and cheap deterministic values (the loaders do not care about them).
 // Not a benchmark itself: bench/run.ts only runs the files directly in bench/.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Tensor } from '../../src/core/index.js';
+import { saveSafetensors } from '../../src/io/index.js';
 
 export interface Shape {
   layers: number;
@@ -47,4 +50,51 @@ export function randomTensor(dims: number[], seed: number): Tensor<'float32'> {
     d[i] = (x / 4294967296) * 0.1;
   }
   return new Tensor('float32', dims, d);
+}
+
+/** Write the checkpoint shard by shard (greedy by byte size, as transformers' shard_checkpoint), holding one shard in memory. */
+export async function writeRandomCheckpoint(
+  dir: string,
+  s: Shape,
+  dtype: 'float32' | 'bfloat16',
+  shards: number,
+  config: Record<string, unknown>,
+): Promise<{ bytes: number; params: number; shardBytes: number[] }> {
+  const specs = tensorSpecs(s);
+  const el = dtype === 'float32' ? 4 : 2;
+  const total = specs.reduce((a, [, d]) => a + d.reduce((x, y) => x * y, 1) * el, 0);
+  // A little slack so that greedy filling gives `shards` shards, not one more with the remainder.
+  const limit = Math.ceil((total / shards) * 1.1);
+  const groups: [string, number[]][][] = [[]];
+  let size = 0;
+  for (const spec of specs) {
+    const b = spec[1].reduce((x, y) => x * y, 1) * el;
+    if (size + b > limit && groups[groups.length - 1]!.length > 0) {
+      groups.push([]);
+      size = 0;
+    }
+    groups[groups.length - 1]!.push(spec);
+    size += b;
+  }
+  const names = groups.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(groups.length).padStart(5, '0')}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  const shardBytes: number[] = [];
+  for (let g = 0; g < groups.length; g++) {
+    const m = new Map<string, Tensor>();
+    let sb = 0;
+    for (const [name, dims] of groups[g]!) {
+      // The seed depends on the name only, so the fp32 and bf16 checkpoints hold the same weights.
+      let seed = 0;
+      for (const c of name) seed = (Math.imul(seed, 31) + c.charCodeAt(0)) | 0;
+      const t = randomTensor(dims, seed);
+      m.set(name, dtype === 'float32' ? t : t.to('bfloat16'));
+      weightMap[name] = names[g]!;
+      sb += t.size * el;
+    }
+    await saveSafetensors(join(dir, names[g]!), m, { format: 'pt' });
+    shardBytes.push(sb);
+  }
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  return { bytes: total, params: total / el, shardBytes };
 }
