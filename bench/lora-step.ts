@@ -23,7 +23,7 @@ import type { NnFormulation } from '../src/nn/formulation.js';
 import { fmaPeak, llamaConfig, randomBatch, randomModel } from './lib/llama-50m.js';
 import { clipCoefficient, globalL2Norm } from '../src/optim/grad-clip.js';
 import { createOptimizer } from '../src/optim/create.js';
-import type { Optimizer } from '../src/optim/optimizer.js';
+import type { Optimizer, OptimizerOptions } from '../src/optim/optimizer.js';
 import { LoraConfig, getPeftModel, type PeftModel } from '../src/peft/index.js';
 import type { SessionOptions } from '../src/runtime/index.js';
 
@@ -49,6 +49,8 @@ interface Variant {
   /** nn formulation overrides (src/nn/formulation.ts); {} = the library's defaults. */
   formulation: Partial<NnFormulation>;
   session: SessionOptions;
+  /** Optimizer option overrides (e.g. the AdamW engine). */
+  optimizer?: Partial<OptimizerOptions>;
   /** Needs its own process with these environment variables (only with --isolate). */
   env?: Record<string, string>;
   about: string;
@@ -57,8 +59,14 @@ interface Variant {
 /** The formulation the library had before this bench's changes (HEAD at the start of issue 7's speed work). */
 const BEFORE: Partial<NnFormulation> = { rope: 'primitives', rmsNorm: 'primitives', attention: 'grouped' };
 
+/** The library's defaults at the start of the second round of speed work (issue 7, session 2). */
+const ROUND1: Partial<NnFormulation> = { loraInput: 'separate' };
+
 const VARIANTS: Record<string, Variant> = {
-  baseline: { formulation: BEFORE, session: {}, about: 'RoPE and RMSNorm from primitives, grouped attention with broadcast K/V (before)' },
+  round1: { formulation: ROUND1, session: {}, optimizer: { engine: 'graph' }, about: 'the defaults after round 1: AdamW as an ORT graph, one LoRA A GEMM per module' },
+  'adamw-graph': { formulation: {}, session: {}, optimizer: { engine: 'graph' }, about: 'final with the AdamW update as an ORT graph' },
+  'lora-separate': { formulation: { loraInput: 'separate' }, session: {}, about: 'final with one LoRA A GEMM per module' },
+  baseline: { formulation: { ...BEFORE, ...ROUND1 }, session: {}, optimizer: { engine: 'graph' }, about: 'RoPE and RMSNorm from primitives, grouped attention with broadcast K/V (before)' },
   final: { formulation: {}, session: {}, about: 'the library defaults now' },
   'final+malloc': { formulation: {}, session: {}, env: MALLOC_ENV, about: 'final in a process with the MALLOC_* settings' },
   'rope-fused': { formulation: { ...BEFORE, rope: 'fused' }, session: {}, about: 'baseline + com.microsoft RotaryEmbedding' },
@@ -123,7 +131,7 @@ class Runner {
     if (profileDir) session.profileFilePrefix = join(profileDir, name);
     const prog = await StepProgram.compile(model, opts, session);
     const params = model.trainableValues(prog.step.layout);
-    const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+    const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...v.optimizer });
     const r = new Runner(name, prog, opt, params);
     r.compileMs = performance.now() - t0;
     return r;

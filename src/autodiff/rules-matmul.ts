@@ -19,6 +19,13 @@ function mT(v: Value): Value {
   return op.Transpose(v, p);
 }
 
+/** Whether `v` is Transpose(W, [1, 0]) of a 2-D W (how src/nn writes x·Wᵀ). */
+function isTransposeOf2d(v: Value): boolean {
+  const p = v.producer;
+  const perm = p?.attrs['perm'];
+  return p?.opType === 'Transpose' && p.domain === '' && v.rank === 2 && perm?.kind === 'ints' && perm.value[0] === 1 && perm.value[1] === 0;
+}
+
 export const matmulRules = {
   MatMul: (c) => {
     const a = c.node.in(0);
@@ -37,7 +44,15 @@ export const matmulRules = {
       if (b.rank === 2 && a.rank > 2) {
         const N = bShape[1]!;
         const rows = op.Reshape(c.x(0), [-1, K]); // [B·T, K]
-        db = op.MatMul(mT(rows), op.Reshape(dy, [-1, N])); // [K, N]
+        const dy2 = op.Reshape(dy, [-1, N]); // [B·T, N]
+        if (isTransposeOf2d(b)) {
+          // b = Wᵀ with W [N, K] (a linear layer's weight): compute dW = dyᵀ·x [N, K] and hand back its
+          // transpose, which the Transpose rule turns back into dW with no node (graph/ops-shape.ts).
+          // For a thin W (LoRA's A, N = R) this orientation is the faster GEMM (docs/performance.md).
+          db = op.Transpose(op.MatMul(mT(dy2), rows), [1, 0]); // [K, N]
+        } else {
+          db = op.MatMul(mT(rows), dy2); // [K, N]
+        }
       } else {
         const av = op.Reshape(c.x(0), aShape);
         db = op.Reshape(unbroadcast(c.g, op.MatMul(mT(av), dy), bShape), b.shape); // […, K, N]

@@ -15,6 +15,13 @@ export function Reshape(x: Value, shape: readonly number[]): Value {
 export function Transpose(x: Value, perm?: readonly number[]): Value {
   const p = perm ?? x.shape.map((_, i) => x.rank - 1 - i);
   if (p.every((v, i) => v === i)) return x;
+  // Transpose(Transpose(y, q), p) with p∘q = identity is y: no node (the backward of a transposed weight
+  // meets this, see autodiff/rules-matmul.ts). The inner node, if now unused, is pruned at export.
+  const inner = x.producer;
+  if (inner?.opType === 'Transpose' && inner.domain === '' && inner.inputs[0]) {
+    const q = inner.attrs['perm'];
+    if (q?.kind === 'ints' && q.value.length === p.length && p.every((v, i) => q.value[v] === i)) return inner.inputs[0];
+  }
   return x.graph.node('Transpose', [x], { perm: attr.ints(p) }, [{ dtype: x.dtype, shape: transposeShape(x.shape, p) }])[0]!;
 }
 

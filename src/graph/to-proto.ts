@@ -104,7 +104,7 @@ export function toModelProto(g: Graph, opts: { externalDataPath?: string; docStr
   }
   const graph: GraphProto = {
     name: g.name,
-    node: g.nodes.map(nodeProto),
+    node: liveNodes(g).map(nodeProto),
     initializer,
     input: g.inputs.map((v) => valueInfo(v)),
     output: g.outputs.map((o) => valueInfo(o.value, o.name)),
@@ -121,4 +121,20 @@ export function toModelProto(g: Graph, opts: { externalDataPath?: string; docStr
   };
   if (opts.docString !== undefined) model.docString = opts.docString;
   return { model, externalData };
+}
+
+/**
+ * The nodes that contribute to an output, in emission order. Builders may leave dead nodes behind (e.g. a
+ * Transpose that the Transpose-of-Transpose peephole in ops-shape.ts bypassed); ORT would run them.
+ */
+export function liveNodes(g: Graph): Node[] {
+  const live = new Set<Value>(g.outputs.map((o) => o.value));
+  const keep: boolean[] = new Array<boolean>(g.nodes.length).fill(false);
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i]!;
+    if (!n.outputs.some((v) => live.has(v))) continue;
+    keep[i] = true;
+    for (const v of n.inputs) if (v) live.add(v);
+  }
+  return g.nodes.filter((_, i) => keep[i]);
 }

@@ -19,12 +19,18 @@ export interface NnFormulation {
    * [B, K, G, T, D] by K/V broadcast as [B, K, 1, T, D].
    */
   attention: 'stacked' | 'grouped';
+  /**
+   * LoRA on modules that read the same input (q/k/v, gate/up): 'shared' computes x·Aᵀ of the siblings in one
+   * GEMM (src/peft/shared-input.ts); 'separate' does one thin GEMM per module.
+   */
+  loraInput: 'shared' | 'separate';
 }
 
 export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
   rope: 'fused',
   rmsNorm: 'fused',
   attention: 'stacked',
+  loraInput: 'shared',
 });
 
 const byGraph = new WeakMap<Graph, NnFormulation>();

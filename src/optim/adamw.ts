@@ -2,7 +2,8 @@
 // graph of kernels/adamw.ts. The moments live on the host as float32 page buffers (so a checkpoint is two
 // plain vectors); each step feeds parameters, gradients and one page of state to the session and swaps in
 // the state it returns. adamw_torch is one page holding the whole vector; paged_adamw_32bit uses pages of
-// `pageSize` (default 1,048,576) and gives bit-identical results.
+// `pageSize` (default 1,048,576) and gives bit-identical results. On the CPU the same math runs as a host
+// loop (adamw-host.ts, bit-identical to the graph, several times faster); `engine: 'graph'` forces the graph.
 // HF note: transformers maps paged_adamw_32bit to bitsandbytes' 32-bit AdamW, whose update differs from
 // torch's in rounding order (decay after the step, eps scaled by √bc2; see kernels/adamw.ts `bnb32`). We
 // keep torch's math for both names, so switching between them changes memory use, never the numbers.
@@ -15,6 +16,7 @@ import type { Session } from '../runtime/index.js';
 import { buildAdamwGraph, hyperTensor, torchAdamwHyper } from '../../kernels/adamw.js';
 import type { Optimizer, OptimizerOptions } from './optimizer.js';
 import { pages, PagedDomain, resolvePageSize, yieldToEventLoop } from './paged.js';
+import { hostAdamwTorch, type HostAdamwFlags } from './adamw-host.js';
 import { openUpdateSession } from './update-session.js';
 import { readStep, stateTensor, stepTensor, validateOptions, validateStep } from './validate.js';
 
@@ -28,13 +30,16 @@ export class AdamW implements Optimizer {
   private readonly maskPages: Float32Array[] | undefined;
   private scratchP: Float32Array | undefined;
   private scratchG: Float32Array | undefined;
+  private released = false;
 
   private constructor(
     readonly name: AdamwName,
     readonly size: number,
     private readonly opts: OptimizerOptions,
     private readonly domain: PagedDomain,
-    session: Session,
+    session: Session | undefined,
+    /** Set when the update runs on the host (adamw-host.ts) instead of a session. */
+    private readonly host: HostAdamwFlags | undefined,
   ) {
     this.session = session;
     const S = domain.pageSize;
@@ -57,17 +62,19 @@ export class AdamW implements Optimizer {
     validateOptions(name, size, opts);
     const pageSize = resolvePageSize(size, name === 'paged_adamw_32bit', opts.pageSize);
     const domain = PagedDomain.identity(size, pageSize);
+    // WebGPU has no float64 kernels: round torch's fused multiply-adds twice there (kernels/adamw.ts).
+    const flags: HostAdamwFlags = { fma: opts.device !== 'webgpu', lerpSmallWeight: Math.abs(Math.fround(1 - opts.beta1)) < 0.5 };
+    const onCpu = opts.device === undefined || opts.device === 'cpu';
+    if ((opts.engine ?? (onCpu ? 'host' : 'graph')) === 'host') return new AdamW(name, size, opts, domain, undefined, flags);
     const g = new Graph(`${name}_update`);
-    buildAdamwGraph(g, {
-      n: pageSize,
-      math: 'torch',
-      mask: opts.decayMask !== undefined && opts.weightDecay !== 0,
-      // WebGPU has no float64 kernels: round torch's fused multiply-adds twice there (kernels/adamw.ts).
-      fma: opts.device !== 'webgpu',
-      lerpSmallWeight: Math.abs(Math.fround(1 - opts.beta1)) < 0.5,
-    });
+    buildAdamwGraph(g, { n: pageSize, math: 'torch', mask: opts.decayMask !== undefined && opts.weightDecay !== 0, ...flags });
     const session = await openUpdateSession(g, opts.device);
-    return new AdamW(name, size, opts, domain, session);
+    return new AdamW(name, size, opts, domain, session, undefined);
+  }
+
+  /** Where the update runs: 'host' (a JS loop, the CPU default) or 'graph' (an ORT session). */
+  get engine(): 'host' | 'graph' {
+    return this.host !== undefined ? 'host' : 'graph';
   }
 
   get stepCount(): number {
@@ -81,10 +88,30 @@ export class AdamW implements Optimizer {
 
   async step(params: Float32Array, grads: Float32Array, lr: number): Promise<void> {
     validateStep(this.name, this.size, params, grads, lr);
-    const session = this.live();
+    if (this.released) throw new TsFinetuneError('RUNTIME_ERROR', `${this.name}: step after release()`);
     const t = this.step_ + 1;
     const o = this.opts;
-    const hyper = hyperTensor(torchAdamwHyper({ lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay }, t));
+    const h = torchAdamwHyper({ lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay }, t);
+    if (this.host !== undefined) await this.hostStep(params, grads, h, this.host);
+    else await this.graphStep(params, grads, h);
+    this.step_ = t;
+  }
+
+  private async hostStep(params: Float32Array, grads: Float32Array, h: Float32Array, flags: HostAdamwFlags): Promise<void> {
+    const S = this.domain.pageSize;
+    for (let i = 0; i < this.domain.pageCount; i++) {
+      if (i > 0) await yieldToEventLoop(); // as the graph engine does: a paged step never holds the thread long
+      const p = this.domain.read(params, i, () => (this.scratchP ??= new Float32Array(S)));
+      const g = this.domain.read(grads, i, () => (this.scratchG ??= new Float32Array(S)));
+      hostAdamwTorch({ p, g, m: this.m[i]!, v: this.v[i]!, mask: this.maskPages?.[i] }, h, flags);
+      // A page that is a view of `params` was updated in place; a scratch page is copied back.
+      if (p.buffer !== params.buffer) this.domain.write(p, i, params);
+    }
+  }
+
+  private async graphStep(params: Float32Array, grads: Float32Array, h: Float32Array): Promise<void> {
+    const session = this.live();
+    const hyper = hyperTensor(h);
     const S = this.domain.pageSize;
     const dims = [S];
     for (let i = 0; i < this.domain.pageCount; i++) {
@@ -102,7 +129,6 @@ export class AdamW implements Optimizer {
       this.m[i] = out['exp_avg_out']!.data as Float32Array;
       this.v[i] = out['exp_avg_sq_out']!.data as Float32Array;
     }
-    this.step_ = t;
   }
 
   /** `step` (int64), `exp_avg` and `exp_avg_sq` (float32 [size]): the same for paged and unpaged. */
@@ -124,6 +150,7 @@ export class AdamW implements Optimizer {
   }
 
   async release(): Promise<void> {
+    this.released = true;
     const s = this.session;
     this.session = undefined;
     await s?.release();

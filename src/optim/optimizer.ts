@@ -16,6 +16,12 @@ export interface OptimizerOptions {
   decayMask?: Float32Array;
   /** 'cpu' | 'cuda' | 'webgpu' | 'auto' (where the update graph runs). */
   device?: 'cpu' | 'cuda' | 'webgpu' | 'auto';
+  /**
+   * How the 32-bit AdamW update runs: 'host' = a JS loop over the vector (the default on 'cpu': several
+   * times faster than ORT's elementwise passes, bit-identical), 'graph' = the kernels/adamw.ts update graph
+   * in an ORT session (the default on other devices). The 8-bit optimizers always use their graph.
+   */
+  engine?: 'host' | 'graph';
   /** Elements per page for paged optimizers (the state's device footprint is one page group). */
   pageSize?: number;
   /**

@@ -5,12 +5,16 @@
 // With dropout active, DoRA's x·Wᵀ term is recomputed from the dropped-out x, as peft does.
 // Follows peft `tuners/lora/layer.py` (Linear.forward), `tuners/lora/dora.py` (DoraLinearLayer.forward),
 // `tuners/lora/bnb.py` (4-bit base: the weight norm uses the dequantised weight).
+// Modules that read the same input (q/k/v, gate/up) share ONE GEMM for their A factors when neither has
+// dropout active: x·[A_q; A_k; A_v]ᵀ [..., 3R], split per module (shared-input.ts). Same values, fewer and
+// wider thin GEMMs forward and backward (the backward's dx sums the three inside one GEMM).
 // Not here: which modules get one (target-modules.ts), parameter storage and init (peft-model.ts, lora-math.ts).
 
 import { TsFinetuneError } from '../core/errors.js';
 import { op, type Value } from '../graph/index.js';
 import type { BuildContext, LinearAdapter, LinearWeight } from '../nn/context.js';
 import { dropoutSalt, dropoutScale, dropoutUnscaled } from './dropout.js';
+import { sharedLoraDown } from './shared-input.js';
 import { stopGradient } from './stop-gradient.js';
 
 /** PEFT's save keys of a module's adapter tensors (no adapter name). */
@@ -49,6 +53,11 @@ export class LoraLinearAdapter implements LinearAdapter {
     private readonly run: LoraRunOptions,
   ) {}
 
+  /** The A factor [R, in] when this module's x·Aᵀ may be shared with its siblings (no active dropout). */
+  shareableA(): Value | undefined {
+    return this.run.training && this.spec.dropout > 0 ? undefined : this.values.A;
+  }
+
   apply(ctx: BuildContext, modulePath: string, x: Value, base: Value, weight: LinearWeight): Value {
     const { spec } = this;
     const { A, B } = this.values;
@@ -61,7 +70,7 @@ export class LoraLinearAdapter implements LinearAdapter {
       xd = dropoutUnscaled(x, spec.dropout, this.run.stepSeed, dropoutSalt(modulePath)); // [..., in], kept values not yet × 1/(1−p)
     }
     const dropScale = dropActive ? dropoutScale(spec.dropout) : 1;
-    const ax = op.MatMul(xd, op.Transpose(A, [1, 0])); // [..., R]
+    const ax = (dropActive ? undefined : sharedLoraDown(ctx, modulePath, x)) ?? op.MatMul(xd, op.Transpose(A, [1, 0])); // [..., R]
     // Scale the thin [R, out] factor rather than the [..., out] result (or the [..., in] input, for the
     // dropout rescale): same value, far fewer multiplies.
     const lora = op.MatMul(ax, op.Mul(op.Transpose(B, [1, 0]), spec.scaling * dropScale)); // [..., out]

@@ -65,3 +65,19 @@ describe('graph builder', () => {
     expect(() => fn.call(g, [g.input('x2', 'float32', [5])])).toThrow(/expected float32\[4\]/);
   });
 });
+
+describe('Transpose of a Transpose, and dead nodes', () => {
+  it('cancels inverse transposes and leaves the dead node out of the ModelProto', () => {
+    const g = new Graph('tt');
+    const x = g.input('x', 'float32', [2, 3, 4]);
+    const t = op.Transpose(x, [1, 2, 0]); // [3, 4, 2]
+    expect(op.Transpose(t, [2, 0, 1])).toBe(x); // the inverse permutation
+    const notInverse = op.Transpose(t, [1, 0, 2]); // [4, 3, 2]: a real node
+    expect(notInverse.shape).toEqual([4, 3, 2]);
+    g.output(op.Relu(x), 'y');
+    const { model } = toModelProto(g);
+    expect(g.nodes.filter((n) => n.opType === 'Transpose')).toHaveLength(2);
+    expect(model.graph.node.map((n) => n.opType)).not.toContain('Transpose');
+    expect(model.graph.node.map((n) => n.opType)).toContain('Relu');
+  });
+});

@@ -118,6 +118,34 @@ describe('adamw_torch', () => {
     expect(firstDiff(resumed.stateDict().get('exp_avg')!.data as Float32Array, straight.stateDict().get('exp_avg')!.data as Float32Array)).toBeUndefined();
   });
 
+  // The CPU default runs the update on the host (src/optim/adamw-host.ts); the graph (kernels/adamw.ts) is
+  // what CUDA/WebGPU run. Both must give the same bits, for each branch of the math.
+  const engineCases: { name: string; opts: OptimizerOptions; optim: 'adamw_torch' | 'paged_adamw_32bit' }[] = [
+    { name: 'HF defaults', opts: HF, optim: 'adamw_torch' },
+    { name: 'masked weight decay', opts: { ...HF, weightDecay: 0.1, decayMask: decayMaskOf(3001) }, optim: 'adamw_torch' },
+    { name: 'β1 = 0.3 (the other lerp branch)', opts: { ...HF, beta1: 0.3, weightDecay: 0.01 }, optim: 'adamw_torch' },
+    { name: 'paged, pageSize 1024', opts: { ...HF, weightDecay: 0.01, pageSize: 1024 }, optim: 'paged_adamw_32bit' },
+  ];
+  for (const c of engineCases) {
+    it(`host loop and update graph give identical bits (${c.name})`, async () => {
+      const n = 3001;
+      const host = await make(c.optim, n, c.opts);
+      const graph = await make(c.optim, n, { ...c.opts, engine: 'graph' });
+      expect((host as unknown as { engine: string }).engine).toBe('host');
+      expect((graph as unknown as { engine: string }).engine).toBe('graph');
+      const [a, b] = [hashVec(n, 0, 1, () => 2), hashVec(n, 0, 1, () => 2)];
+      for (let t = 1; t <= 7; t++) {
+        const g = hashVec(n, t, 2, (i) => 2 ** -(i % 20));
+        await host.step(a, g, 3e-3);
+        await graph.step(b, g, 3e-3);
+      }
+      expect(firstDiff(a, b)).toBeUndefined();
+      for (const k of ['exp_avg', 'exp_avg_sq']) {
+        expect(firstDiff(host.stateDict().get(k)!.data as Float32Array, graph.stateDict().get(k)!.data as Float32Array)).toBeUndefined();
+      }
+    });
+  }
+
   it('rejects a state dict of another shape, naming the key', async () => {
     const opt = await make('adamw_torch', 10, HF);
     const bad = new Map<string, Tensor>([
