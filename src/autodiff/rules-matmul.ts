@@ -26,6 +26,16 @@ function isTransposeOf2d(v: Value): boolean {
   return p?.opType === 'Transpose' && p.domain === '' && v.rank === 2 && perm?.kind === 'ints' && perm.value[0] === 1 && perm.value[1] === 0;
 }
 
+/** dy = Mul(z, s) with z of dy's shape and s [.., M, 1] broadcast along the last axis, when N > K pays. */
+function rowScaled(dy: Value): { z: Value; s: Value } | undefined {
+  const p = dy.producer;
+  if (p?.opType !== 'Mul' || p.domain !== '' || dy.rank < 2) return undefined;
+  const [z, s] = p.inputs;
+  if (!z || !s || z.rank !== dy.rank || z.shape.some((d, i) => d !== dy.shape[i])) return undefined;
+  if (s.rank !== dy.rank || s.shape[s.rank - 1] !== 1 || s.shape.some((d, i) => i < s.rank - 1 && d !== dy.shape[i])) return undefined;
+  return { z, s };
+}
+
 export const matmulRules = {
   MatMul: (c) => {
     const a = c.node.in(0);
@@ -38,7 +48,12 @@ export const matmulRules = {
     let db: Value | null = null;
     if (c.needs(0)) {
       const bv = op.Reshape(c.x(1), bShape);
-      da = op.Reshape(unbroadcast(c.g, op.MatMul(dy, mT(bv)), aShape), a.shape); // […, M, K]
+      const scaled = c.needs(1) || bShape[1]! <= K ? undefined : rowScaled(dy);
+      // dy = z ⊙ s with s [.., M, 1] (a per-row scale, e.g. cross-entropy's): (z ⊙ s)·bᵀ = (z·bᵀ) ⊙ s, and
+      // the [.., M, K] product is the smaller tensor to scale when N > K (the lm_head: V ≫ C). The Mul
+      // that made dy is then dead and never exported (graph/to-proto.ts).
+      const prod = scaled ? op.Mul(op.MatMul(scaled.z, mT(bv)), scaled.s) : op.MatMul(dy, mT(bv));
+      da = op.Reshape(unbroadcast(c.g, prod, aShape), a.shape); // […, M, K]
     }
     if (c.needs(1)) {
       if (b.rank === 2 && a.rank > 2) {

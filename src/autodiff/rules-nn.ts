@@ -7,6 +7,7 @@
 // Model-local function calls (`op.Call`) take their rules from the registry (function-gradients.ts).
 
 import { TsFinetuneError } from '../core/errors.js';
+import { Tensor } from '../core/tensor.js';
 import { op, type Graph, type Value } from '../graph/index.js';
 import { after } from './schedule.js';
 import type { GradContext, GradRule, OpName, RuleEntry } from './types.js';
@@ -91,6 +92,14 @@ export const nnRules = {
     const s = c.scatterDy(0);
     const sameOtherDims = s !== null && s.indices.shape.every((d, i) => i === s.axis || d === x.shape[i]);
     if (s && s.axis === axis && sameOtherDims) {
+      if (s.indices.shape[s.axis] === 1) {
+        // One target per row (cross-entropy): updates u [.., 1] is the row's whole dy, so
+        // dx = −u·p + u·onehot = (p − onehot) ⊙ (−u). Emitted as Mul(p − onehot, −u) with the row scale
+        // last, so a MatMul consuming it (lm_head) can scale its [.., C] result instead of the [.., V]
+        // input (rules-matmul.ts): one pass over the B×T×V logits fewer.
+        const minusOne = c.g.constant(Tensor.fromNumbers(new Array<number>(s.indices.size).fill(-1), s.indices.shape, x.dtype));
+        return [op.Mul(op.ScatterElements(p, s.indices, minusOne, axis, 'add'), op.Neg(s.updates))];
+      }
       const total = op.ReduceSum(s.updates, [axis], true); // [.., 1]
       return [op.ScatterElements(op.Mul(p, op.Neg(total)), s.indices, s.updates, axis, 'add')];
     }

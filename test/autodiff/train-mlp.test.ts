@@ -35,10 +35,11 @@ describe('end-to-end training', () => {
     const wrt = Object.values(params);
     const grads = backward(g, loss, wrt);
     for (const [k, v] of Object.entries(params)) g.output(grads.get(v)!, `grad.${k}`);
-    // The CE gradient is one scatter-add into −p·Σupd, not a scatter into a dense zero tensor.
+    // The CE gradient is one scatter-add of −1 into p = exp(log p) (then × the row's −dy), not a scatter
+    // into a dense zero tensor.
     const scatters = g.nodes.filter((n) => n.opType === 'ScatterElements');
     expect(scatters).toHaveLength(1);
-    expect(scatters[0]!.in(0).producer?.opType).toBe('Mul');
+    expect(scatters[0]!.in(0).producer?.opType).toBe('Exp');
 
     const values: Record<string, Float32Array> = {};
     for (const [k, s] of Object.entries(shapes)) {
