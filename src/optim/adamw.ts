@@ -69,6 +69,11 @@ export class AdamW implements Optimizer {
     const g = new Graph(`${name}_update`);
     buildAdamwGraph(g, { n: pageSize, math: 'torch', mask: opts.decayMask !== undefined && opts.weightDecay !== 0, ...flags });
     const session = await openUpdateSession(g, opts.device);
+    if (opts.engine === undefined && session.device === 'cpu') {
+      // 'auto' found no GPU execution provider: the host loop is the faster CPU engine.
+      await session.release();
+      return new AdamW(name, size, opts, domain, undefined, flags);
+    }
     return new AdamW(name, size, opts, domain, session, undefined);
   }
 

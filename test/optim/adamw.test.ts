@@ -146,6 +146,11 @@ describe('adamw_torch', () => {
     });
   }
 
+  it("uses the host engine when device 'auto' resolves to the CPU", async () => {
+    const opt = await make('adamw_torch', 64, { ...HF, device: 'auto' });
+    expect((opt as unknown as { engine: string }).engine).toBe('host');
+  });
+
   it('rejects a state dict of another shape, naming the key', async () => {
     const opt = await make('adamw_torch', 10, HF);
     const bad = new Map<string, Tensor>([
