@@ -72,6 +72,11 @@ export const elementwiseCases: C[] = [
   u('Clip min only', (x) => op.Clip(x, -0.5), offBounds, [8]),
   u('Identity', op.Identity, undefined, [4]),
   u('SiLU composite x·σ(x)', (x) => op.Mul(x, op.Sigmoid(x)), undefined, [6]),
+  u('SiLU as σ(x)·x', (x) => op.Mul(op.Sigmoid(x), x), undefined, [6]),
+  u('SiLU whose σ(x) has another consumer', (x) => {
+    const s = op.Sigmoid(x);
+    return op.Add(op.Mul(x, s), op.Mul(s, s));
+  }, undefined, [6]),
   { name: 'Cast float32 → float64', inputs: [{ shape: [2, 3], dtype: 'float32' }], build: (_g, [x]) => op.Cast(x!, 'float64'), eps: 1e-3 },
   // Non-differentiable ops on the path carry no gradient (and do not throw).
   u('Sign / Floor / comparisons stop', (x) => op.Add(op.Mul(x, op.Sign(x)), op.Add(op.Floor(op.Mul(x, 0)), op.Cast(op.Greater(x, 0), x.dtype))), away(0.05, 1), [6]),
