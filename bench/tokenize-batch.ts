@@ -1,5 +1,7 @@
 // Batch tokenization speed on the Llama-3.1 tokenizer (issue 4, "Speed"): a plain @huggingface/tokenizers loop,
 // our single-thread `tokenizer(texts)`, and the same call on the worker pool, all in one run on the same texts.
+// Prints which encoder `tokenizer(texts)` used (ours or the engine, see docs/tokenizers.md) and, after the timed
+// runs, checks that both of ours give exactly the plain loop's ids on every row.
 // Corpus (default 5 MB, deterministic): Markdown prose and JS code from node_modules, plus seeded random
 // words in Latin-with-accents, Cyrillic, Greek, CJK and emoji, cut into dataset-row-sized texts.
 // Run: npx tsx bench/tokenize-batch.ts [--mb 5] [--runs 3] [--batch 1000]
@@ -21,6 +23,8 @@ const BATCH = arg('batch', 1000); // rows per call, as Dataset.map({ batched: tr
 async function filesUnder(dir: string, ext: string, out: string[], depth = 0): Promise<void> {
   if (depth > 6) return;
   for (const e of (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    // Dot folders (node_modules/.cache, .vite …) hold other tools' build output, which changes between runs.
+    if (e.name.startsWith('.')) continue;
     const p = path.join(dir, e.name);
     if (e.isDirectory()) await filesUnder(p, ext, out, depth + 1);
     else if (e.name.endsWith(ext)) out.push(p);
@@ -97,6 +101,7 @@ const single = await AutoTokenizer.fromPretrained(dir, { numWorkers: 0 });
 const pooled = await AutoTokenizer.fromPretrained(dir);
 const workers = await pooled.startWorkers();
 
+console.log(`encoder: ${single.encoder} — ${single.encoderReason}`);
 console.log(
   `${texts.length} texts, ${(totalBytes / 1e6).toFixed(2)} MB, batches of ${BATCH}; ${os.availableParallelism()} cores, ` +
     `${workers} worker(s) + the calling thread; ${RUNS} runs; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
@@ -144,4 +149,13 @@ console.log(`  tokenizer(texts), single thread:    ${rate(m.single)}`);
 console.log(`  tokenizer(texts), worker pool:      ${rate(m.pool)}  (${(m.single / m.pool).toFixed(2)}× single-thread, ${(m.plain / m.pool).toFixed(2)}× plain)`);
 console.log(`  CPU time (all threads), median: plain ${median(cpu.plain).toFixed(0)} ms, single ${median(cpu.single).toFixed(0)} ms, pool ${median(cpu.pool).toFixed(0)} ms`);
 console.log(`  last pooled batch: ${JSON.stringify(pooled.lastPoolStats)}; load average now ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+// Ids, not just counts: every row of both of ours equals the plain loop's.
+const want = texts.map((t) => plain.encode(t).ids);
+let bad = 0;
+for (const b of [single, pooled]) {
+  let at = 0;
+  for (const batch of batches) for (const row of b(batch).inputIds) if (JSON.stringify(row) !== JSON.stringify(want[at++])) bad++;
+}
+console.log(`  ids identical to the plain loop on all ${texts.length} rows (single and pool): ${bad === 0 ? 'yes' : `NO, ${bad} rows differ`}`);
 await pooled.dispose();
+if (bad > 0) process.exit(1);

@@ -1,8 +1,10 @@
 // The tokenizer users hold: a callable object (`tokenizer(texts, { padding, truncation, maxLength })`, as in
 // Python) with encode/decode, settable special tokens (`tokenizer.padToken = tokenizer.eosToken`), padding and
 // truncation sides, chat templates, prompt/completion masks and savePretrained.
-// Encoding itself is @huggingface/tokenizers (same ids as transformers' fast tokenizers); large batches go to
-// a worker pool (worker-pool.ts) with identical ids.
+// Encoding is our byte-level BPE encoder (fast-bpe.ts) where the tokenizer.json is one it reproduces exactly
+// (Llama-3, Qwen2/3, GPT-2 style; chosen per file in fast-bpe-plan.ts), else @huggingface/tokenizers; both give
+// the ids of transformers' fast tokenizers. Decoding and vocabulary look-ups are the engine's. Large batches go
+// to a worker pool (worker-pool.ts) running the same encoder, with identical ids.
 // Not here: file reading (tokenizer-files.ts), chat rendering (apply-chat-template.ts), saving (save.ts).
 // Follows transformers `tokenization_utils_base.py` / `tokenization_utils_fast.py`.
 
@@ -11,6 +13,8 @@ import { TsFinetuneError } from '../core/index.js';
 import { applyChatTemplate as applyChatTemplateImpl } from './apply-chat-template.js';
 import { encodePromptCompletion as encodePromptCompletionImpl } from './completion-mask.js';
 import { checkSide, resolveStrategy, truncateAndPad, type PadContext, type PadTruncRequest } from './padding.js';
+import { createFastBpe, type FastBpe } from './fast-bpe.js';
+import { planEncoder, type FastBpeSpec } from './fast-bpe-plan.js';
 import { saveTokenizer } from './save.js';
 import { SPECIAL_TOKEN_KEYS, tokenContent, type SpecialTokenKey, type TokenizerFiles } from './tokenizer-files.js';
 import type {
@@ -27,7 +31,7 @@ import type {
   Side,
   TokenizerCallOptions,
 } from './types.js';
-import { defaultWorkerCount, EncodePool, type PoolJobStats } from './worker-pool.js';
+import { defaultWorkerCount, EncodePool, type PoolJobStats, type PoolSource } from './worker-pool.js';
 
 // A class whose instances are functions, so `tokenizer(texts)` works like Python's `__call__`.
 class CallableInstance {
@@ -59,8 +63,15 @@ export interface PreTrainedTokenizer {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class PreTrainedTokenizer extends CallableInstance {
   readonly nameOrPath: string;
-  /** The @huggingface/tokenizers instance doing the work. */
+  /** The @huggingface/tokenizers instance: decoding, vocabulary, `tokenize`, and encoding when `encoder` says so. */
   readonly engine: Engine;
+  /**
+   * Which encoder turns text into ids: 'fast-bpe' (ours, for byte-level BPE tokenizers such as Llama-3 and Qwen)
+   * or 'huggingface' (@huggingface/tokenizers, for everything else). Same ids either way.
+   */
+  readonly encoder: 'fast-bpe' | 'huggingface';
+  /** Why: the pipeline our encoder recognised, or the part of tokenizer.json it does not implement. */
+  readonly encoderReason: string;
   /** The default chat template (settable, like `tokenizer.chat_template`). */
   chatTemplate: string | undefined;
   readonly namedChatTemplates: Record<string, string>;
@@ -77,6 +88,8 @@ export class PreTrainedTokenizer extends CallableInstance {
   private readonly files: TokenizerFiles;
   private readonly specialAdded: string[];
   private pool: EncodePool | undefined;
+  private readonly fast: FastBpe | undefined;
+  private readonly fastSpec: FastBpeSpec | undefined;
   private workers_: number = defaultWorkerCount();
   private vocabSize_: number | undefined;
   private length_: number | undefined;
@@ -90,6 +103,16 @@ export class PreTrainedTokenizer extends CallableInstance {
     } catch (e) {
       throw new TsFinetuneError('TOKENIZER_ERROR', `Cannot build the tokenizer from ${files.tokenizerJsonPath ?? files.nameOrPath}: ${(e as Error).message}`, {}, { cause: e });
     }
+    const plan =
+      process.env.TS_FINETUNE_FAST_BPE === '0'
+        ? { engine: 'huggingface' as const, reason: 'disabled by TS_FINETUNE_FAST_BPE=0' }
+        : planEncoder(this.engine, files.tokenizerJson, files.config);
+    this.encoder = plan.engine;
+    if (plan.engine === 'fast-bpe') {
+      this.fastSpec = plan.spec;
+      this.fast = createFastBpe(plan.spec);
+      this.encoderReason = plan.summary;
+    } else this.encoderReason = plan.reason;
     const cfg = { ...files.config, ...files.specialTokensMap };
     for (const k of SPECIAL_TOKEN_KEYS) {
       const v = tokenContent(cfg[k]);
@@ -218,7 +241,10 @@ export class PreTrainedTokenizer extends CallableInstance {
         throw new TsFinetuneError('INVALID_ARGUMENT', `tokenizer input row ${i} is ${t === null ? 'null' : typeof t}, not a string`, { row: i });
       }
     });
-    const local = (t: string): number[] => this.engine.encode(t, { add_special_tokens: addSpecialTokens }).ids;
+    const fast = this.fast;
+    const local = fast
+      ? (t: string): number[] => fast.encode(t, addSpecialTokens)
+      : (t: string): number[] => this.engine.encode(t, { add_special_tokens: addSpecialTokens }).ids;
     if (texts.length >= this.parallelMinBatch && this.workers_ > 0) {
       const pool = this.ensurePool();
       if (pool.size > 0) return pool.encode(texts, addSpecialTokens, local);
@@ -228,10 +254,12 @@ export class PreTrainedTokenizer extends CallableInstance {
 
   private ensurePool(): EncodePool {
     if (this.pool) return this.pool;
-    const source =
-      this.files.tokenizerJsonPath !== undefined
-        ? { tokenizerJsonPath: this.files.tokenizerJsonPath, config: this.files.config }
-        : { tokenizerJson: this.files.tokenizerJson, config: this.files.config };
+    const source: PoolSource =
+      this.fastSpec !== undefined
+        ? { fastBpe: this.fastSpec, config: this.files.config }
+        : this.files.tokenizerJsonPath !== undefined
+          ? { tokenizerJsonPath: this.files.tokenizerJsonPath, config: this.files.config }
+          : { tokenizerJson: this.files.tokenizerJson, config: this.files.config };
     try {
       this.pool = new EncodePool(source, this.workers_);
     } catch (e) {

@@ -1,20 +1,26 @@
 // Parallel batch encoding on node:worker_threads, behind a *synchronous* call, so `tokenizer(texts)` keeps
 // HF's signature and `Dataset.map(batch => tokenizer(batch.text), { batched: true })` gets faster unchanged.
-// How: every worker loads the same tokenizer.json with the same engine; a job is split into chunks that the
-// calling thread and the workers claim from a shared atomic counter (the caller works too, so nothing waits on
-// a worker that is still starting); workers post each chunk's ids as a transferred Int32Array and bump a shared
-// "done" counter; the caller blocks on that counter with Atomics.wait and reads the results with
-// receiveMessageOnPort (no event-loop turn needed). A chunk that errors or stalls is redone on the caller.
-// The worker is an eval'd CommonJS snippet that only requires @huggingface/tokenizers, so it runs the same from
-// the TS sources (vitest, tsx) and from the built dist (ESM or CJS).
+// How: every worker runs the same encoder as the calling thread: our byte-level BPE (fast-bpe.ts: the worker gets
+// the encoder's source text and its tables, the merge table shared, not copied), or @huggingface/tokenizers loading
+// the same tokenizer.json. A job is split into chunks that the calling thread and the workers claim from a shared
+// atomic counter (the caller works too, so nothing waits on a worker that is still starting); workers post each
+// chunk's ids as a transferred Int32Array and bump a shared "done" counter; the caller blocks on that counter with
+// Atomics.wait and reads the results with receiveMessageOnPort (no event-loop turn needed). A chunk that errors or
+// stalls is redone on the caller.
+// The worker is an eval'd CommonJS snippet that needs no module of ours (at most @huggingface/tokenizers), so it
+// runs the same from the TS sources (vitest, tsx) and from the built dist (ESM or CJS).
 // Not here: truncation/padding (done on the caller, once).
 
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { createFastBpe } from './fast-bpe.js';
+import type { FastBpeSpec } from './fast-bpe-plan.js';
 
 export interface PoolSource {
+  /** Our encoder's tables: workers run `createFastBpe` on them (no tokenizer.json to load). */
+  fastBpe?: FastBpeSpec;
   /** Path of tokenizer.json (preferred: each worker reads the file itself). */
   tokenizerJsonPath?: string;
   /** The parsed tokenizer.json, when the tokenizer was not loaded from a file. */
@@ -25,15 +31,26 @@ export interface PoolSource {
 const WORKER_SOURCE = `
 'use strict';
 const { workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { Tokenizer } = require(workerData.enginePath);
-let json = workerData.tokenizerJson;
-if (workerData.tokenizerJsonPath) {
-  let text = fs.readFileSync(workerData.tokenizerJsonPath, 'utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  json = JSON.parse(text);
+let encode;
+if (workerData.fastBpeSource) {
+  // Direct eval, so the source sees this scope: esbuild with keepNames (tsx, vitest) wraps inner functions in
+  // __name(fn, 'name'), a helper of the bundle the source came from; here it only has to return fn.
+  const __name = (fn) => fn;
+  const createFastBpe = eval('(' + workerData.fastBpeSource + ')');
+  const fast = createFastBpe(workerData.fastBpe);
+  encode = (text, add) => fast.encode(text, add);
+} else {
+  const fs = require('node:fs');
+  const { Tokenizer } = require(workerData.enginePath);
+  let json = workerData.tokenizerJson;
+  if (workerData.tokenizerJsonPath) {
+    let text = fs.readFileSync(workerData.tokenizerJsonPath, 'utf8');
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    json = JSON.parse(text);
+  }
+  const tok = new Tokenizer(json, workerData.config);
+  encode = (text, add) => tok.encode(text, { add_special_tokens: add }).ids;
 }
-const tok = new Tokenizer(json, workerData.config);
 const ready = new Int32Array(workerData.ready);
 Atomics.add(ready, 0, 1);
 Atomics.notify(ready, 0);
@@ -49,7 +66,7 @@ port.on('message', (job) => {
       const rows = [];
       let total = 0;
       for (let i = lo; i < hi; i++) {
-        const ids = tok.encode(job.texts[i], { add_special_tokens: job.addSpecialTokens }).ids;
+        const ids = encode(job.texts[i], job.addSpecialTokens);
         rows.push(ids);
         total += ids.length;
       }
@@ -106,11 +123,16 @@ export class EncodePool {
   stallMs = 60_000;
 
   constructor(source: PoolSource, size: number) {
-    const enginePath = size > 0 ? createRequire(thisFile()).resolve('@huggingface/tokenizers') : '';
+    const fast = source.fastBpe !== undefined;
+    const enginePath = size > 0 && !fast ? createRequire(thisFile()).resolve('@huggingface/tokenizers') : '';
     for (let i = 0; i < size; i++) {
       const { port1, port2 } = new MessageChannel();
       const workerData: Record<string, unknown> = { enginePath, config: source.config, port: port2, ready: this.ready.buffer };
-      if (source.tokenizerJsonPath !== undefined) workerData.tokenizerJsonPath = source.tokenizerJsonPath;
+      if (fast) {
+        // The function's own source: self-contained by design (see fast-bpe.ts), so it runs in the eval'd worker.
+        workerData.fastBpeSource = createFastBpe.toString();
+        workerData.fastBpe = source.fastBpe;
+      } else if (source.tokenizerJsonPath !== undefined) workerData.tokenizerJsonPath = source.tokenizerJsonPath;
       else workerData.tokenizerJson = source.tokenizerJson;
       // execArgv: [] keeps the parent's loaders (tsx, vitest) out of a worker that needs none.
       const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData, transferList: [port2] });
