@@ -60,10 +60,10 @@ export const matmulRules = {
         const N = bShape[1]!;
         const rows = op.Reshape(c.x(0), [-1, K]); // [B·T, K]
         const dy2 = op.Reshape(dy, [-1, N]); // [B·T, N]
-        if (isTransposeOf2d(b)) {
+        if (isTransposeOf2d(b) && N < K) {
           // b = Wᵀ with W [N, K] (a linear layer's weight): compute dW = dyᵀ·x [N, K] and hand back its
           // transpose, which the Transpose rule turns back into dW with no node (graph/ops-shape.ts).
-          // For a thin W (LoRA's A, N = R) this orientation is the faster GEMM (docs/performance.md).
+          // For a thin W (LoRA's A, N = R < K) this orientation is the faster GEMM (docs/performance.md).
           db = op.Transpose(op.MatMul(mT(dy2), rows), [1, 0]); // [K, N]
         } else {
           db = op.MatMul(mT(rows), dy2); // [K, N]

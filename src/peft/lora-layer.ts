@@ -73,7 +73,8 @@ export class LoraLinearAdapter implements LinearAdapter {
     const ax = (dropActive ? undefined : sharedLoraDown(ctx, modulePath, x)) ?? op.MatMul(xd, op.Transpose(A, [1, 0])); // [..., R]
     // Scale the thin [R, out] factor rather than the [..., out] result (or the [..., in] input, for the
     // dropout rescale): same value, far fewer multiplies.
-    const lora = op.MatMul(ax, op.Mul(op.Transpose(B, [1, 0]), spec.scaling * dropScale)); // [..., out]
+    // (Transposed last, so ORT folds it into the GEMM as transB.)
+    const lora = op.MatMul(ax, op.Transpose(op.Mul(B, spec.scaling * dropScale), [1, 0])); // [..., out]
     if (!spec.dora) return op.Add(base, lora);
 
     const m = this.values.magnitude;
