@@ -9,11 +9,13 @@
 // the public API of src/data: Dataset.fromParquet, map, filter, shuffle, trainTestSplit.
 // Times are wall seconds (the targets); CPU seconds are printed too because the machines are shared — compare
 // the load average printed with them.
+// `--trace` adds where the memory is after each step of the child (RSS, its high-water mark VmHWM, V8 heap
+// used/total, external and ArrayBuffer bytes): what docs/data.md's memory analysis is based on.
 // Not here: the Hub download path (network) and saveToDisk; see the tests in test/data for correctness.
-// Run: npx tsx bench/datasets.ts [--rows 500000] [--file existing.parquet --text-bytes N] [--keep]
-// (or npm run bench datasets). At 500k rows: ~1 GB of temp file work and ~1.5 GB of RSS in the child.
+// Run: npx tsx bench/datasets.ts [--rows 500000] [--file existing.parquet --text-bytes N] [--keep] [--trace]
+// (or npm run bench datasets). At 500k rows: ~1 GB of temp file work and ~1.2 GB of RSS in the child.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,7 +125,18 @@ interface Phase {
   wallS: number;
   cpuS: number;
 }
+/** Memory after one step of the child, in MiB. */
+interface MemStage {
+  step: string;
+  rss: number;
+  hwm: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
 interface ChildResult {
+  trace?: MemStage[];
   baselineMB: number;
   peakMB: number;
   rows: number;
@@ -153,12 +166,33 @@ async function timedAsync<T>(f: () => Promise<T>): Promise<[T, Phase]> {
   return [v, { wallS, cpuS: (c.user + c.system) / 1e6 }];
 }
 
+/** VmHWM (peak RSS so far) from /proc on Linux; maxRSS elsewhere. */
+function highWaterMB(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+function memStage(step: string): MemStage {
+  const u = process.memoryUsage();
+  const mb = (x: number): number => Math.round((x / 2 ** 20) * 10) / 10;
+  return { step, rss: mb(u.rss), hwm: Math.round(highWaterMB() * 10) / 10, heapUsed: mb(u.heapUsed), heapTotal: mb(u.heapTotal), external: mb(u.external), arrayBuffers: mb(u.arrayBuffers) };
+}
+
 async function child(): Promise<void> {
   const { Dataset } = await import('../src/data/index.js');
   const file = arg('file', '');
+  const trace: MemStage[] | undefined = process.argv.includes('--trace') ? [] : undefined;
+  const mark = (step: string): void => void trace?.push(memStage(step));
   const baselineMB = process.memoryUsage().rss / 2 ** 20;
+  mark('after imports');
   const load0 = fmtLoad();
   const [ds, load] = await timedAsync(() => Dataset.fromParquet(file));
+  mark('load');
   const [conv, map] = timed(() => ds.map((s) => ({
     messages: [
       { role: 'system', content: s.system },
@@ -166,11 +200,15 @@ async function child(): Promise<void> {
       { role: 'assistant', content: s.output },
     ],
   })));
+  mark('map');
   const [short, filter] = timed(() => ds.filter((s) => s.output.length <= 50));
+  mark('filter');
   const [parts, split] = timed(() => conv.shuffle({ seed: 42 }).trainTestSplit({ testSize: 0.1, seed: 42 }));
   // Touch a row of each result so nothing lazy goes unmeasured in the RSS figure.
   if (!conv.get(-1).messages || !parts.train.get(0).messages || !parts.test.get(-1).messages) throw new Error('empty messages');
+  mark('shuffle + split');
   const res: ChildResult = {
+    ...(trace ? { trace } : {}),
     baselineMB,
     peakMB: process.resourceUsage().maxRSS / 1024,
     rows: ds.numRows,
@@ -186,7 +224,8 @@ async function child(): Promise<void> {
 
 function runChild(file: string): ChildResult {
   const self = fileURLToPath(import.meta.url);
-  const p = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', '--file', file], {
+  const extra = process.argv.includes('--trace') ? ['--trace'] : [];
+  const p = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', '--file', file, ...extra], {
     encoding: 'utf8',
     maxBuffer: 1 << 24,
     env: { ...process.env, TS_FINETUNE_NO_PROGRESS: '1' },
@@ -238,6 +277,13 @@ async function parent(): Promise<number> {
     if (!ok) misses++;
     console.log(`peak RSS                     ${r.peakMB.toFixed(0)} MiB = ${ratio.toFixed(2)}× text (${textMB.toFixed(0)} MiB)   ≤ 2.50×   ${ok ? 'PASS' : 'MISS'}`);
     console.log(`  (baseline RSS after imports ${r.baselineMB.toFixed(0)} MiB; peak − baseline = ${((r.peakMB - r.baselineMB) / textMB).toFixed(2)}× text)`);
+    if (r.trace) {
+      console.log('\nmemory after each step, MiB     rss     hwm  heapUsed heapTotal  external  arrayBuffers');
+      for (const m of r.trace) {
+        const f = (x: number): string => x.toFixed(0).padStart(7);
+        console.log(`  ${m.step.padEnd(28)}${f(m.rss)} ${f(m.hwm)}   ${f(m.heapUsed)}   ${f(m.heapTotal)}   ${f(m.external)}       ${f(m.arrayBuffers)}`);
+      }
+    }
     return misses;
   } finally {
     if (dir && !process.argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 // map and filter over a TableView, as datasets' `Dataset.map` / `Dataset.filter` do them
 // (arrow_dataset.py): per row or per batch, with indices, removeColumns applied before the update,
 // sync or async functions. Columns the function does not return are passed on zero-copy chunk by chunk;
-// returned ones are built from JS values (types inferred, widened across chunks).
+// returned ones are built from JS values (types inferred, widened across chunks): row by row straight into
+// Arrow builders (column-stream.ts), or from a batch's arrays in one exact-size pass.
 // Sync functions give a result synchronously; the first Promise a function returns switches the rest of
 // the run to awaiting, one call at a time (so the walkthrough's `const conv = train.map(fn)` stays sync).
 // Not here: the Dataset API wrapping these (dataset.ts).
@@ -9,6 +10,7 @@
 import { Field, Null, Schema, Table } from 'apache-arrow';
 import { TsFinetuneError } from '../core/index.js';
 import { describeValue } from './arrow-build.js';
+import { ColumnStream, WindowColumns } from './column-stream.js';
 import { ProgressLine } from './progress.js';
 import { TableBuilder, type ChunkColumn } from './table-builder.js';
 import type { TableView, Window } from './table-view.js';
@@ -202,15 +204,21 @@ function* mapGen(view: TableView, fn: Fn, opts: MapOptions): Generator<unknown, 
       bar.update(w.end);
     }
   } else {
+    // Row by row, each output appended to its column as it comes (column-stream.ts): no window of
+    // decoded rows or returned objects is held, only the Arrow chunks being built.
+    const read = view.rowCursor();
+    const streams = new Map<string, ColumnStream>();
+    const inputValues = (key: string, s: number, e: number): readonly unknown[] | undefined => {
+      const c = names.indexOf(key);
+      return c < 0 || remove.has(key) ? undefined : view.columnValues(c, s, e);
+    };
     for (const w of view.windows(writer)) {
-      const rows = view.rows(w.start, w.end);
-      const outs: Record<string, unknown>[] = new Array(rows.length);
-      const keys = new Set<string>();
-      for (let k = 0; k < rows.length; k++) {
-        const i = w.start + k;
+      const cols = new WindowColumns(streams, w.start, inputValues);
+      for (let i = w.start; i < w.end; i++) {
+        const row = read(i) as Record<string, unknown>;
         let out: unknown;
         try {
-          out = yield wrapAwait(fn(rows[k], i));
+          out = yield wrapAwait(fn(row, i));
         } catch (e) {
           throw failure('map', `row ${i}`, e, { row: i });
         }
@@ -218,21 +226,13 @@ function* mapGen(view: TableView, fn: Fn, opts: MapOptions): Generator<unknown, 
         if (typeof out !== 'object' || Array.isArray(out)) {
           throw new TsFinetuneError('MAP_FUNCTION_FAILED', `The map function must return an object (or nothing), got ${describeValue(out)} at row ${i}`, { row: i });
         }
-        outs[k] = out as Record<string, unknown>;
-        for (const key in out) if ((out as Record<string, unknown>)[key] !== undefined) keys.add(key);
-        if ((k & 1023) === 1023) bar.update(i + 1);
+        // A column this row does not return keeps the row's input value (null for new columns).
+        cols.append(out as Record<string, unknown>, i, (key) => (remove.has(key) ? null : row[key]));
+        if (((i - w.start) & 1023) === 1023) bar.update(i + 1);
       }
-      noteOutputs(keys);
-      const built: [string, ChunkColumn][] = [...keys].map((key) => {
-        const vals = new Array<unknown>(rows.length);
-        const fromInput = !remove.has(key);
-        for (let k = 0; k < rows.length; k++) {
-          const v = outs[k]![key];
-          vals[k] = v !== undefined ? v : fromInput ? (rows[k]![key] as unknown) : null;
-        }
-        return [key, { values: vals }];
-      });
-      builder.addChunk([...keptData(w, keys), ...built], w.end - w.start);
+      noteOutputs(cols.names);
+      const built: [string, ChunkColumn][] = cols.streams.map((st) => [st.name, { data: st.finish() }]);
+      builder.addChunk([...keptData(w, new Set(cols.names)), ...built], w.end - w.start);
       bar.update(w.end);
     }
   }
@@ -281,20 +281,19 @@ function* filterGen(view: TableView, fn: Fn, opts: FilterOptions): Generator<unk
       bar.update(w.end);
     }
   } else {
-    for (const w of view.windows(10_000)) {
-      const rows = view.rows(w.start, w.end);
-      for (let k = 0; k < rows.length; k++) {
-        const i = w.start + k;
-        let out: unknown;
-        try {
-          out = yield wrapAwait(fn(rows[k], i));
-        } catch (e) {
-          throw failure('filter', `row ${i}`, e, { row: i });
-        }
-        if (out) keep.push(i);
+    // One row decoded at a time (see TableView.rowCursor): its strings die young.
+    const read = view.rowCursor();
+    for (let i = 0; i < view.numRows; i++) {
+      let out: unknown;
+      try {
+        out = yield wrapAwait(fn(read(i), i));
+      } catch (e) {
+        throw failure('filter', `row ${i}`, e, { row: i });
       }
-      bar.update(w.end);
+      if (out) keep.push(i);
+      if ((i & 8191) === 8191) bar.update(i + 1);
     }
+    bar.update(view.numRows);
   }
   bar.close();
   return Uint32Array.from(keep);

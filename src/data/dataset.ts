@@ -272,8 +272,9 @@ export class Dataset<R extends object = Row> implements Iterable<R> {
     } else {
       const rng = opts.generator ?? new Rng(opts.seed ?? randomSeed());
       const perm = rng.permutation(n);
-      test = perm.slice(0, nTest);
-      train = perm.slice(nTest, nTest + nTrain);
+      // Views, not copies: the two splits own disjoint parts of the permutation.
+      test = perm.subarray(0, nTest);
+      train = perm.subarray(nTest, nTest + nTrain);
     }
     return new DatasetDict<R>({ train: this.derive(this._view.select(train)), test: this.derive(this._view.select(test)) }) as DatasetDict<R> & {
       train: Dataset<R>;

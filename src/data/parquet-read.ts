@@ -4,10 +4,12 @@
 // Column types come from the parquet schema (so an all-null or integral-valued DOUBLE column keeps its
 // type); annotations hyparquet turns into JS values we cannot type up front (JSON, MAP) are inferred.
 // One record batch per row group, one column at a time, so peak JS memory is one column of one group.
+// Flat string/binary columns (the bulk of Hub text datasets) skip hyparquet's per-value arrays and are
+// decoded straight into Arrow buffers by parquet-bytes.ts; the other columns go through hyparquet.
 // Not here: writing parquet (parquet-write.ts) or streaming iteration (iterable-dataset.ts uses readRowGroup).
 
 import { promises as fsp } from 'node:fs';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetScan, parquetSchema, type AsyncBuffer, type FileMetaData, type ParquetScan, type SchemaTree } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetScan, parquetSchema, type AsyncBuffer, type FileMetaData, type ParquetParsers, type ParquetScan, type SchemaTree } from 'hyparquet';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { compressors as jsCompressors } from 'hyparquet-compressors';
 import {
@@ -15,7 +17,8 @@ import {
 } from 'apache-arrow';
 import { TsFinetuneError } from '../core/index.js';
 import { listOf, structOf } from './arrow-types.js';
-import { TableBuilder } from './table-builder.js';
+import { ByteColumnReader, flatByteColumn } from './parquet-bytes.js';
+import { TableBuilder, type ChunkColumn } from './table-builder.js';
 import { concatTables } from './table-concat.js';
 
 // Node's native zlib for gzip and brotli (the pure-JS brotli decoder was measured ~10× slower);
@@ -25,6 +28,9 @@ const compressors = {
   GZIP: (input: Uint8Array): Uint8Array => gunzipSync(input),
   BROTLI: (input: Uint8Array): Uint8Array => brotliDecompressSync(input),
 };
+
+/** hyparquet parsers that leave string bytes as they are (the other parsers keep their defaults). */
+const RAW_PARSERS: Partial<ParquetParsers> = { stringFromBytes: (bytes: Uint8Array): Uint8Array => bytes };
 
 /** The Arrow type for a parquet schema node, or undefined when it must be inferred from the values. */
 export function parquetNodeType(node: SchemaTree): DataType | undefined {
@@ -118,8 +124,10 @@ export interface ParquetSource {
   ranges: readonly { rowStart: number; rowEnd: number }[];
   /** Strings as JS strings (for columns typed from their values). */
   scan: ParquetScan;
-  /** Strings as raw UTF-8 bytes, copied straight into Arrow buffers (no decode/encode round trip). */
+  /** Strings as raw UTF-8 bytes (views of the page), copied straight into Arrow buffers (no decode/encode round trip). */
   rawScan: ParquetScan;
+  /** Per column: its max definition level when ByteColumnReader can decode it, else undefined. */
+  byteColumns: (0 | 1 | undefined)[];
   numRows: number;
 }
 
@@ -143,12 +151,18 @@ export async function openParquet(path: string, file?: AsyncBuffer): Promise<Par
     const metadata = await parquetMetadataAsync(buf);
     const tree = parquetSchema(metadata);
     const scan = await parquetScan({ file: buf, metadata, compressors });
-    const rawScan = await parquetScan({ file: buf, metadata, compressors, utf8: false });
+    // hyparquet decodes UTF8/STRING columns to JS strings even with `utf8: false` (only unannotated
+    // BYTE_ARRAY stays bytes), so its string parser is replaced by the identity: values stay views of the
+    // decompressed page and are copied once into an exactly-sized Arrow buffer (arrow-bytes.ts). Decoding
+    // 500 MB of text to JS strings and encoding it back was most of the load's time and heap.
+    const rawScan = await parquetScan({ file: buf, metadata, compressors, utf8: false, parsers: RAW_PARSERS });
+    const types = tree.children.map((c) => parquetNodeType(c));
     return {
       path,
       metadata,
       columns: tree.children.map((c) => c.element.name),
-      types: tree.children.map((c) => parquetNodeType(c)),
+      types,
+      byteColumns: tree.children.map((c, i) => flatByteColumn(c, types[i])),
       ranges: scan.ranges,
       scan,
       rawScan,
@@ -168,18 +182,50 @@ function fixedTypes(src: ParquetSource, names: readonly string[]): Map<string, D
   return fixed;
 }
 
+/** Index of the row group that is exactly rows [rowStart, rowEnd), or −1. */
+function wholeGroup(src: ParquetSource, rowStart: number, rowEnd: number): number {
+  let s = 0;
+  const groups = src.metadata.row_groups;
+  for (let g = 0; g < groups.length && s <= rowStart; g++) {
+    const e = s + Number(groups[g]!.num_rows);
+    if (s === rowStart && e === rowEnd) return g;
+    s = e;
+  }
+  return -1;
+}
+
+/** A reader for the flat byte columns of `src`, when it has any (close it when done). */
+async function byteReader(src: ParquetSource, names: readonly string[]): Promise<ByteColumnReader | undefined> {
+  if (!names.some((n) => src.byteColumns[src.columns.indexOf(n)] !== undefined)) return undefined;
+  try {
+    return await ByteColumnReader.open(src.path);
+  } catch (e) {
+    throw corrupt(src.path, e);
+  }
+}
+
 /** Append rows [rowStart, rowEnd) of one row group to `b` as one chunk, column by column. */
-async function addRange(b: TableBuilder, src: ParquetSource, rowStart: number, rowEnd: number, names: readonly string[], fixed: Map<string, DataType>): Promise<void> {
-  const cols: [string, { values: ArrayLike<unknown> }][] = [];
+async function addRange(b: TableBuilder, src: ParquetSource, rowStart: number, rowEnd: number, names: readonly string[], fixed: Map<string, DataType>, bytes?: ByteColumnReader): Promise<void> {
+  const cols: [string, ChunkColumn][] = [];
+  const group = bytes ? wholeGroup(src, rowStart, rowEnd) : -1;
   for (const n of names) {
-    let values: ArrayLike<unknown>;
+    const c = src.columns.indexOf(n);
+    const maxDef = src.byteColumns[c];
     try {
-      // Known string columns come as raw UTF-8 bytes and are copied, not decoded and re-encoded.
-      values = await (fixed.has(n) ? src.rawScan : src.scan).readColumn({ column: n, rowStart, rowEnd });
+      if (bytes && group >= 0 && maxDef !== undefined) {
+        const meta = src.metadata.row_groups[group]!.columns.find((col) => col.meta_data?.path_in_schema[0] === n)?.meta_data;
+        const data = meta && (await bytes.read(meta, rowEnd - rowStart, maxDef, src.types[c]!));
+        if (data) {
+          cols.push([n, { data }]);
+          continue;
+        }
+      }
+      // Known types come with strings as raw UTF-8 bytes, copied, not decoded and re-encoded.
+      const values = await (fixed.has(n) ? src.rawScan : src.scan).readColumn({ column: n, rowStart, rowEnd });
+      cols.push([n, { values }]);
     } catch (e) {
       throw corrupt(src.path, e);
     }
-    cols.push([n, { values }]);
   }
   b.addChunk(cols, rowEnd - rowStart, (k) => `${src.path} row ${rowStart + k}`);
 }
@@ -189,7 +235,12 @@ export async function readParquetRange(src: ParquetSource, rowStart: number, row
   const names = columns ?? src.columns;
   const fixed = fixedTypes(src, names);
   const b = new TableBuilder(fixed);
-  await addRange(b, src, rowStart, rowEnd, names, fixed);
+  const bytes = await byteReader(src, names);
+  try {
+    await addRange(b, src, rowStart, rowEnd, names, fixed, bytes);
+  } finally {
+    await bytes?.close();
+  }
   return b.finish(names);
 }
 
@@ -208,9 +259,14 @@ export async function readParquetTable(paths: string | readonly string[], onRows
     // One builder per file: its column buffers are reused from one row group to the next.
     const fixed = fixedTypes(src, src.columns);
     const b = new TableBuilder(fixed);
-    for (const r of src.ranges) {
-      await addRange(b, src, r.rowStart, r.rowEnd, src.columns, fixed);
-      onRows?.(r.rowEnd - r.rowStart);
+    const bytes = await byteReader(src, src.columns);
+    try {
+      for (const r of src.ranges) {
+        await addRange(b, src, r.rowStart, r.rowEnd, src.columns, fixed, bytes);
+        onRows?.(r.rowEnd - r.rowStart);
+      }
+    } finally {
+      await bytes?.close();
     }
     tables.push(b.finish(src.columns));
     labels.push(`file ${p}`);

@@ -21,7 +21,7 @@ function fieldNames(t: Struct): Set<string> {
 }
 
 /** Does `v` fit `t` as is? A cheap check so that inference allocates types only when something changes. */
-function conforms(t: DataType, v: unknown): boolean {
+export function conforms(t: DataType, v: unknown): boolean {
   if (v === null || v === undefined) return true;
   switch (t.typeId) {
     case Type.Utf8:
@@ -60,7 +60,7 @@ export interface InferredType {
   firstRow: number;
 }
 
-function disagreement(column: string, a: DataType, aRow: number, b: DataType, bRow: number, where?: (row: number) => string): TsFinetuneError {
+export function disagreement(column: string, a: DataType, aRow: number, b: DataType, bRow: number, where?: (row: number) => string): TsFinetuneError {
   const at = (r: number): string => (where ? where(r) : `row ${r}`);
   return new TsFinetuneError(
     'SCHEMA_MISMATCH',

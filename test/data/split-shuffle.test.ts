@@ -34,6 +34,17 @@ describe('trainTestSplit', () => {
     expect(train.column('n')).toEqual(perm.slice(4));
   });
 
+  it('splitting a shuffled, filtered dataset composes the mappings (indices composed in place, splits disjoint)', () => {
+    const sh = ds.filter((r) => r.n !== 3).shuffle({ seed: 9 });
+    const order = sh.column('n');
+    const { train, test } = sh.trainTestSplit({ testSize: 5, seed: 4 });
+    const perm = Array.from(new Rng(4).permutation(19));
+    expect(test.column('n')).toEqual(perm.slice(0, 5).map((k) => order[k]));
+    expect(train.column('n')).toEqual(perm.slice(5).map((k) => order[k]));
+    expect(sh.column('n')).toEqual(order); // the source dataset is unchanged
+    expect(train.shuffle({ seed: 1 }).column('n').sort((a, b) => a - b)).toEqual(train.column('n').sort((a, b) => a - b));
+  });
+
   it('sizes follow datasets: ceil(testSize·n), floor(trainSize·n), integers are counts, default 0.25', () => {
     expect(trainTestSizes(10, 0.25)).toEqual({ nTrain: 7, nTest: 3 }); // ceil(2.5)
     expect(trainTestSizes(10, undefined, 0.75)).toEqual({ nTrain: 7, nTest: 3 }); // floor(7.5)
