@@ -8,7 +8,8 @@
 // graph CausalLM.forward compiles). The child reports RSS after its imports (Node + tsx + our modules +
 // onnxruntime), after the load, after the forward, its peak RSS, and the bytes the model holds by kind.
 // As bitsandbytes does, only the decoder's nn.Linear weights are quantised; embed_tokens, lm_head and the
-// RMSNorm weights stay fp32. Helpers follow bench/load-memory.ts (which runs its main on import).
+// RMSNorm weights are stored float16, as transformers stores them for a 4-bit model loaded without a dtype
+// (src/models/float-weights.ts), and cast to fp32 in the graphs. Helpers: bench/lib/random-checkpoint.ts.
 // Not here: load-time peak vs model size (load-memory.ts), speed (forward-mfu.ts, lora-step.ts).
 
 import { spawnSync } from 'node:child_process';
@@ -18,39 +19,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AutoModelForCausalLM } from '../src/models/index.js';
 import { BitsAndBytesConfig } from '../src/quant/index.js';
-import { writeRandomCheckpoint, type Shape } from './lib/random-checkpoint.js';
+import { argOf, checkpointSize, describeShape, llamaConfigJson, shapeFromArgs, writeRandomCheckpoint } from './lib/random-checkpoint.js';
 
 const argv = process.argv.slice(2);
-function arg(name: string, dflt: string): string {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? argv[i + 1] : undefined;
-  return v !== undefined && !v.startsWith('--') ? v : dflt;
-}
+const arg = (name: string, dflt: string): string => argOf(argv, name, dflt);
 
 const TARGET = 0.25;
 const MB = 2 ** 20;
-
-function config(s: Shape): Record<string, unknown> {
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    hidden_size: s.hidden,
-    intermediate_size: s.intermediate,
-    num_hidden_layers: s.layers,
-    num_attention_heads: s.heads,
-    num_key_value_heads: s.kvHeads,
-    head_dim: s.hidden / s.heads,
-    vocab_size: s.vocab,
-    max_position_embeddings: 2048,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000.0,
-    tie_word_embeddings: false,
-    torch_dtype: 'float32',
-    bos_token_id: 1,
-    eos_token_id: 2,
-  };
-}
-
 
 // ---- child: load + one forward in a fresh process ------------------------------------------------------
 
@@ -64,6 +39,8 @@ interface ChildResult {
   normsMB: number;
   /** fp32 decoder linears (the fp32 case) or their packed 4-bit codes + absmax + double-quant state. */
   linearsMB: number;
+  /** dtype of embed_tokens / lm_head as held. */
+  denseDtype: string;
   loss: number;
   loadS: number;
   forwardS: number;
@@ -89,7 +66,9 @@ async function child(): Promise<void> {
   let lmHead = 0;
   let norms = 0;
   let linears = 0;
+  let denseDtype = '';
   for (const [k, v] of model.stateDict()) {
+    if (k === 'lm_head.weight') denseDtype = v.dtype;
     if (k === 'model.embed_tokens.weight') embed += v.byteLength;
     else if (k === 'lm_head.weight') lmHead += v.byteLength;
     else if (k.endsWith('norm.weight')) norms += v.byteLength;
@@ -104,6 +83,7 @@ async function child(): Promise<void> {
     lmHeadMB: lmHead / MB,
     normsMB: norms / MB,
     linearsMB: linears / MB,
+    denseDtype,
     loss: out.loss ?? NaN,
     loadS: (t1 - t0) / 1000,
     forwardS: (t2 - t1) / 1000,
@@ -124,37 +104,30 @@ function runChild(dir: string, nf4: boolean, T: number): ChildResult {
 // ---- parent ------------------------------------------------------------------------------------------
 
 async function parent(): Promise<void> {
-  const hidden = Number(arg('hidden', '1024'));
-  const shape: Shape = {
-    layers: Number(arg('layers', '24')),
-    hidden,
-    heads: hidden / 64,
-    kvHeads: hidden / 128,
-    intermediate: Number(arg('intermediate', String(Math.round((hidden * 11) / 4 / 64) * 64))),
-    vocab: Number(arg('vocab', '32000')),
-  };
+  const shape = shapeFromArgs(argv);
   const T = Number(arg('T', '64'));
   const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
   const root = mkdtempSync('/tmp/tsft-nf4-memory-');
   try {
     const t0 = performance.now();
-    const ck = await writeRandomCheckpoint(join(root, 'fp32'), shape, 'float32', 4, config(shape));
-    const dir = join(root, 'fp32');
+    // --model-dir reuses a folder an earlier run kept (--keep): it must have been written with the same shape.
+    const dir = arg('model-dir', '') || join(root, 'fp32');
+    const ck = arg('model-dir', '') ? checkpointSize(shape) : await writeRandomCheckpoint(dir, shape, 'float32', 4, llamaConfigJson(shape));
     const f = (x: number): string => x.toFixed(0);
     console.log(
-      `nf4-memory: Llama ${shape.layers} layers, C=${shape.hidden}, H=${shape.heads}, K=${shape.kvHeads}, F=${shape.intermediate}, V=${shape.vocab}, untied: ` +
+      `nf4-memory: ${describeShape(shape)}: ` +
         `${(ck.params / 1e6).toFixed(1)}M params, fp32 ${f(ck.bytes / MB)} MB in ${ck.shardBytes.length} shards (written in ${((performance.now() - t0) / 1000).toFixed(1)} s, untimed)`,
     );
     console.log(`  each case: fresh child process, fromPretrained + one forward (B=1, T=${T}, with labels); load average at start: ${load()}`);
     const fp32 = runChild(dir, false, T);
     const nf4 = runChild(dir, true, T);
     console.log('');
-    console.log('| case | RSS after imports | after load | after forward | peak RSS | embed fp32 | lm_head fp32 | norms | decoder linears | model held | load | forward | loss |');
+    console.log('| case | RSS after imports | after load | after forward | peak RSS | embed | lm_head | norms | decoder linears | model held | load | forward | loss |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const [name, r] of [['fp32', fp32], ['nf4 + double quant', nf4]] as const) {
       const held = r.embedMB + r.lmHeadMB + r.normsMB + r.linearsMB;
       console.log(
-        `| ${name} | ${f(r.baselineMB)} MB | ${f(r.afterLoadMB)} MB | ${f(r.afterForwardMB)} MB | ${f(r.peakMB)} MB | ${f(r.embedMB)} MB | ${f(r.lmHeadMB)} MB | ` +
+        `| ${name} | ${f(r.baselineMB)} MB | ${f(r.afterLoadMB)} MB | ${f(r.afterForwardMB)} MB | ${f(r.peakMB)} MB | ${f(r.embedMB)} MB ${r.denseDtype} | ${f(r.lmHeadMB)} MB ${r.denseDtype} | ` +
           `${r.normsMB.toFixed(2)} MB | ${f(r.linearsMB)} MB | ${f(held)} MB | ${r.loadS.toFixed(1)} s | ${r.forwardS.toFixed(1)} s | ${r.loss.toFixed(4)} |`,
       );
     }
@@ -168,8 +141,8 @@ async function parent(): Promise<void> {
     const fullPrec = nf4.embedMB + nf4.lmHeadMB + nf4.normsMB;
     console.log(
       `  composition: the decoder linears go ${f(fp32.linearsMB)} → ${f(nf4.linearsMB)} MB (${linBits.toFixed(3)} bits/weight: 4-bit codes + double-quantised absmax); ` +
-        `embed_tokens, lm_head and the norms stay fp32 as in bitsandbytes (${f(fullPrec)} MB = ${((100 * fullPrec) / heldOf(nf4)).toFixed(0)}% of the 4-bit model). ` +
-        `Floor for the ratio of held bytes with fp32 embeddings/lm_head: ${(heldOf(nf4) / heldOf(fp32)).toFixed(3)}×; RSS also carries the process baseline (${f(nf4.baselineMB)} MB after imports) and ORT's session memory.`,
+        `embed_tokens, lm_head and the norms are not quantised and held in ${nf4.denseDtype} (${f(fullPrec)} MB = ${((100 * fullPrec) / heldOf(nf4)).toFixed(0)}% of the 4-bit model). ` +
+        `RSS also carries the process baseline (${f(nf4.baselineMB)} MB after imports), ORT's copy of the weights (memory-mapped external data) and its session memory.`,
     );
     console.log(`  load average at end: ${load()}`);
   } finally {

@@ -123,13 +123,23 @@ export function dequant4bitNestedFunction(opts: Omit<Dequant4bitGraphOptions, 'd
         docString: `bitsandbytes ${quantType.toUpperCase()} dequantisation with double-quantised absmax, blocksize ${blocksize}, shape [${shape.join(', ')}]`,
       },
       (g, [packed, code, nestedAbsmax, quantMap, offset]) => {
-        const mapped = op.Gather(quantMap!, op.Cast(code!, 'int32'), 0); // [blocks]
-        const absmax = op.Add(scaleBlocks(mapped, nestedAbsmax!, blocks, nestedBlocksize), offset!); // [blocks]
+        const absmax = nestedAbsmaxGraph(code!, nestedAbsmax!, quantMap!, offset!, nestedBlocksize); // [blocks]
         const values = decodeNibbles(g, packed!, quantType);
         return [op.Reshape(scaleBlocks(values, absmax, n, blocksize), shape)];
       },
     ),
   );
+}
+
+/**
+ * The float32 absmax [blocks] of a double-quantised weight, `nestedQuantMap[code] · nestedAbsmax[block of
+ * nestedBlocksize] + offset`, bit-exact with src/quant's dequantizeNestedAbsmax: a 4-bit model keeps only
+ * the 8-bit codes (as bitsandbytes does) and rebuilds the scales in the graph.
+ */
+export function nestedAbsmaxGraph(code: Value, nestedAbsmax: Value, nestedQuantMap: Value, offset: Value, nestedBlocksize: number): Value {
+  const blocks = code.shape[0]!;
+  const mapped = op.Gather(nestedQuantMap, op.Cast(code, 'int32'), 0); // [blocks]
+  return op.Add(scaleBlocks(mapped, nestedAbsmax, blocks, nestedBlocksize), offset); // [blocks]
 }
 
 function castOut(v: Value, dtype: DequantOutDType | undefined): Value {

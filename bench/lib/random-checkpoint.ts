@@ -1,5 +1,7 @@
 // Random Llama-shaped checkpoints for the memory benchmarks: HF tensor names and shapes in the order
-// transformers saves them, and cheap deterministic values (the loaders do not care about them).
+// transformers saves them, and cheap deterministic values (the loaders do not care about them); the
+// config.json of such a model, the ≥ 300M shape issues 6 and 7 measure on (`shapeFromArgs`), and the
+// bench scripts' `--name value` argument reader.
 // Not a benchmark itself: bench/run.ts only runs the files directly in bench/.
 
 import { writeFileSync } from 'node:fs';
@@ -16,8 +18,58 @@ export interface Shape {
   vocab: number;
 }
 
-export /** HF names and shapes in the order transformers saves them. */
-function tensorSpecs(s: Shape): [string, number[]][] {
+/** `--name value` from argv (a following `--flag` is not a value). */
+export function argOf(argv: readonly string[], name: string, dflt: string): string {
+  const i = argv.indexOf(`--${name}`);
+  const v = i >= 0 ? argv[i + 1] : undefined;
+  return v !== undefined && !v.startsWith('--') ? v : dflt;
+}
+
+/**
+ * The Llama shape of the memory benchmarks, from `--layers --hidden --intermediate --vocab`: by default
+ * 24 layers, C=1024, H=16, K=8 (D=64), F=2816, V=32000 untied = 348.7M parameters (issues 6 and 7 ask for
+ * ≥ 300M).
+ */
+export function shapeFromArgs(argv: readonly string[]): Shape {
+  const hidden = Number(argOf(argv, 'hidden', '1024'));
+  return {
+    layers: Number(argOf(argv, 'layers', '24')),
+    hidden,
+    heads: hidden / 64,
+    kvHeads: hidden / 128,
+    intermediate: Number(argOf(argv, 'intermediate', String(Math.round((hidden * 11) / 4 / 64) * 64))),
+    vocab: Number(argOf(argv, 'vocab', '32000')),
+  };
+}
+
+/** config.json of a Llama with shape `s` (untied lm_head, fp32 on disk). */
+export function llamaConfigJson(s: Shape): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: s.hidden,
+    intermediate_size: s.intermediate,
+    num_hidden_layers: s.layers,
+    num_attention_heads: s.heads,
+    num_key_value_heads: s.kvHeads,
+    head_dim: s.hidden / s.heads,
+    vocab_size: s.vocab,
+    max_position_embeddings: 2048,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000.0,
+    tie_word_embeddings: false,
+    torch_dtype: 'float32',
+    bos_token_id: 1,
+    eos_token_id: 2,
+  };
+}
+
+export function describeShape(s: Shape): string {
+  return `Llama ${s.layers} layers, C=${s.hidden}, H=${s.heads}, K=${s.kvHeads}, F=${s.intermediate}, V=${s.vocab}, untied`;
+}
+
+/** HF names and shapes in the order transformers saves them. */
+export function tensorSpecs(s: Shape): [string, number[]][] {
   const D = s.hidden / s.heads;
   const out: [string, number[]][] = [['model.embed_tokens.weight', [s.vocab, s.hidden]]];
   for (let i = 0; i < s.layers; i++) {
@@ -50,6 +102,12 @@ export function randomTensor(dims: number[], seed: number): Tensor<'float32'> {
     d[i] = (x / 4294967296) * 0.1;
   }
   return new Tensor('float32', dims, d);
+}
+
+/** Parameters and fp32 bytes of a checkpoint of shape `s` (for a folder written by an earlier run). */
+export function checkpointSize(s: Shape): { bytes: number; params: number; shardBytes: number[] } {
+  const params = tensorSpecs(s).reduce((a, [, d]) => a + d.reduce((x, y) => x * y, 1), 0);
+  return { bytes: params * 4, params, shardBytes: [params * 4] };
 }
 
 /** Write the checkpoint shard by shard (greedy by byte size, as transformers' shard_checkpoint), holding one shard in memory. */

@@ -1,6 +1,10 @@
 // AutoModelForCausalLM.fromPretrained: resolve a local folder or Hub id (through the HF cache), read
 // config.json, stream the weights in shard by shard, quantise decoder linears to 4-bit when asked
-// (bitsandbytes semantics: embeddings, norms and lm_head stay full precision), and return a CausalLM.
+// (bitsandbytes semantics: embeddings, norms and lm_head are not quantised), and return a CausalLM.
+// A 4-bit model stores those other weights in 16 bits, as transformers does: with no dtype given,
+// Bnb4BitHfQuantizer.update_torch_dtype overrides torch_dtype=None with float16 ("due to requirements of
+// bitsandbytes"); 'bfloat16' / 'float16' store them so, 'float32' keeps float32, 'auto' the checkpoint's
+// torch_dtype. They are cast to float32 inside the graphs (float-weights.ts, build-context.ts).
 // On the CPU everything computes in fp32 (bf16/fp16 have no CPU kernels; DESIGN.md): one notice says so.
 // A device whose execution provider certainly cannot start here ('cuda' without ORT's CUDA provider, …)
 // fails before any weight is read, with the runtime's EP_UNAVAILABLE text; one that passes this file check
@@ -15,6 +19,7 @@ import { epPrecheck, epUnavailable } from '../runtime/devices.js';
 import { CausalLM } from './causal-lm.js';
 import { expectedParameters, readConfig } from './config.js';
 import { QuantizedLinear, isQuantizableLinear } from './quantized-linear.js';
+import type { HalfDType } from './float-weights.js';
 import { loadWeights } from './weights.js';
 
 export type ModelDType = 'float32' | 'bfloat16' | 'float16' | 'auto';
@@ -36,6 +41,12 @@ const DTYPES: readonly ModelDType[] = ['float32', 'bfloat16', 'float16', 'auto']
 const DEVICES: readonly DeviceRequest[] = ['cpu', 'cuda', 'webgpu', 'auto'];
 const KNOWN = ['dtype', 'torchDtype', 'quantizationConfig', 'device', 'revision', 'cacheDir', 'token', 'onProgress'];
 let cpuNoticeShown = false;
+
+/** Storage of a 4-bit model's non-quantised weights (transformers' Bnb4BitHfQuantizer.update_torch_dtype). */
+function halfStorage(requested: ModelDType | undefined, configDtype: unknown): HalfDType | undefined {
+  const d = requested === undefined ? 'float16' : requested === 'auto' ? configDtype : requested;
+  return d === 'float16' || d === 'bfloat16' ? d : undefined;
+}
 
 export class AutoModelForCausalLM {
   /**
@@ -91,6 +102,10 @@ export class AutoModelForCausalLM {
     if (opts.onProgress) {
       const cb = opts.onProgress;
       loadOpts.onTensor = (_n, loaded, total) => cb(loaded, total);
+    }
+    if (q?.loadIn4bit) {
+      const half = halfStorage(opts.dtype ?? opts.torchDtype, cfg.raw.torch_dtype);
+      if (half !== undefined) loadOpts.halfDType = half;
     }
     const w = await loadWeights(dir, cfg, loadOpts);
     const wantsHalf = dtype === 'bfloat16' || dtype === 'float16' || (dtype === 'auto' && w.sourceDtype !== 'float32');

@@ -1,12 +1,18 @@
 // Resolves HF parameter names to graph values for one graph: trainable parameters come in as graph
-// inputs (the caller made them), frozen ones become initializers (external data when large, so the
-// protobuf stays small), and 4-bit linears become their packed form. Cached per graph, so a weight
-// used twice (tied embeddings) is one initializer.
+// inputs (the caller made them), frozen ones become initializers, and 4-bit linears become their packed
+// form. A frozen weight stored in 16 bits (a 4-bit model's embeddings, norms, lm_head: float-weights.ts)
+// stays 16-bit as an initializer and is cast to float32 in the graph where it is used (DESIGN.md: the CPU
+// computes in float32): the embedding casts the gathered rows, lm_head goes through kernels/half-linear.ts
+// (no float32 copy of the head lives between forward and backward), small ones are cast whole.
+// Cached per graph, so a weight used twice (tied embeddings, the DPO reference pass) is one initializer.
+// How initializers travel to ORT (external data) is decided when the graph is compiled (program.ts).
 
 import { TsFinetuneError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
-import type { Graph, Value } from '../graph/index.js';
+import { op, type Graph, type Value } from '../graph/index.js';
 import type { BuildContext, LinearAdapter, LinearWeight, QuantizedWeight } from '../nn/context.js';
+import { halfLinear } from '../../kernels/half-linear.js';
+import { FloatWeights, type StoredFloat } from './float-weights.js';
 
 /** How a 4-bit weight puts itself into a graph (implemented with src/quant + kernels/). */
 export interface QuantizedLinearSource {
@@ -16,7 +22,8 @@ export interface QuantizedLinearSource {
 }
 
 export interface WeightSource {
-  dense: ReadonlyMap<string, Tensor<'float32'>>;
+  /** float32 tensors, or a FloatWeights whose entries may be stored in 16 bits. */
+  dense: ReadonlyMap<string, Tensor<'float32'>> | FloatWeights;
   quantized: ReadonlyMap<string, QuantizedLinearSource>;
 }
 
@@ -26,27 +33,51 @@ export interface ContextOptions {
   adapters?: ReadonlyMap<string, LinearAdapter>;
   adaptersEnabled?: boolean;
   training?: boolean;
-  /** Initializers at least this many bytes go to external data (default 1 MiB). */
-  externalBytes?: number;
 }
 
-export function createBuildContext(g: Graph, weights: WeightSource, opts: ContextOptions = {}): BuildContext {
-  const values = new Map<string, Value>();
+/** The nn BuildContext plus what the model's own builders (decoder.ts) do with 16-bit weights. */
+export interface ModelBuildContext extends BuildContext {
+  /** Embedding lookup ids [B, T] → [B, T, C] float32 (a 16-bit table is gathered, then the rows cast). */
+  embed(name: string, ids: Value): Value;
+  /** x [..., C] · W[name]ᵀ → [..., N] float32 for a dense weight [N, C] (16-bit: kernels/half-linear.ts). */
+  matmulT(name: string, x: Value): Value;
+  /** Whether `name` is a 4-bit weight used frozen (linearWeight gives its packed form). */
+  quantizedHas(name: string): boolean;
+  /** The initializer of a frozen dense weight as stored (float32 or 16-bit); undefined when trainable or 4-bit. */
+  frozenWeight(name: string): Value | undefined;
+}
+
+function isHalf(v: Value): boolean {
+  return v.dtype === 'float16' || v.dtype === 'bfloat16';
+}
+
+export function createBuildContext(g: Graph, weights: WeightSource, opts: ContextOptions = {}): ModelBuildContext {
+  const casts = new Map<string, Value>();
   const quantValues = new Map<string, QuantizedWeight>();
-  const externalBytes = opts.externalBytes ?? 1 << 20;
-  const param = (name: string): Value => {
+  const stored = (name: string): StoredFloat | undefined =>
+    weights.dense instanceof FloatWeights ? weights.dense.stored(name) : weights.dense.get(name);
+  /** The value as stored: a trainable input (float32), or the initializer (float32 or 16-bit). */
+  const raw = (name: string): Value => {
     const t = opts.trainable?.get(name);
     if (t) return t;
-    const hit = values.get(name) ?? g.initializers.get(name)?.value; // a second pass over the same graph shares weights
+    const hit = g.initializers.get(name)?.value; // a second pass over the same graph shares weights
     if (hit) return hit;
-    const tensor = weights.dense.get(name);
+    const tensor = stored(name);
     if (!tensor) {
       const hint = weights.quantized.has(name) ? ' (it is stored 4-bit: use linearWeight)' : '';
       throw new TsFinetuneError('MISSING_TENSOR', `Model has no parameter '${name}'${hint}`, { tensor: name });
     }
-    const v = g.initializer(name, tensor, { qualified: true, external: tensor.byteLength >= externalBytes });
-    values.set(name, v);
-    return v;
+    return g.initializer(name, tensor, { qualified: true });
+  };
+  const param = (name: string): Value => {
+    const v = raw(name);
+    if (!isHalf(v)) return v;
+    let c = casts.get(name);
+    if (!c) {
+      c = op.Cast(v, 'float32');
+      casts.set(name, c);
+    }
+    return c;
   };
   return {
     g,
@@ -65,6 +96,17 @@ export function createBuildContext(g: Graph, weights: WeightSource, opts: Contex
       }
       return { kind: 'dense', weight: param(name) };
     },
+    embed(name: string, ids: Value): Value {
+      const w = raw(name);
+      const rows = op.Gather(w, ids, 0); // [B, T, C]
+      return isHalf(w) ? op.Cast(rows, 'float32') : rows;
+    },
+    matmulT(name: string, x: Value): Value {
+      const w = raw(name);
+      return isHalf(w) ? halfLinear(g, x, w) : op.MatMul(x, op.Transpose(w, [1, 0]));
+    },
+    quantizedHas: (name) => weights.quantized.has(name) && !opts.trainable?.has(name),
+    frozenWeight: (name) => (opts.trainable?.has(name) || weights.quantized.has(name) ? undefined : raw(name)),
     adapters: opts.adapters ?? new Map(),
     adaptersEnabled: opts.adaptersEnabled ?? true,
     training: opts.training ?? false,

@@ -1,6 +1,6 @@
-// The loaded model users hold: config, host weights (fp32, or 4-bit for quantised linears), and the
-// graph-building entry points the trainers and PEFT use. `forward` compiles (once per batch shape) and runs
-// the forward graph; `generate` lives in generate.ts.
+// The loaded model users hold: config, host weights (fp32; a 4-bit model: 4-bit linears and 16-bit
+// others, float-weights.ts), and the graph-building entry points the trainers and PEFT use. `forward`
+// compiles (once per batch shape) and runs the forward graph; `generate` lives in generate.ts.
 // Not here: loading from disk (auto-model.ts), LoRA (src/peft), the training loop (src/train).
 
 import { TsFinetuneError } from '../core/errors.js';
@@ -9,7 +9,8 @@ import type { Graph, Value } from '../graph/index.js';
 import type { LinearAdapter } from '../nn/context.js';
 import type { BitsAndBytesConfig } from '../quant/index.js';
 import type { DeviceRequest, SessionOptions } from '../runtime/index.js';
-import { createBuildContext, type QuantizedLinearSource } from './build-context.js';
+import { createBuildContext, type ModelBuildContext, type QuantizedLinearSource } from './build-context.js';
+import { FloatWeights, type StoredFloat } from './float-weights.js';
 import type { CausalLMConfig } from './config.js';
 import { decoderHidden, lmHead, type DecoderInputs } from './decoder.js';
 import { makeFeeds, type IdsInput } from './batch.js';
@@ -47,21 +48,28 @@ export class CausalLM implements TrainableModel {
   quantizationConfig?: BitsAndBytesConfig;
   /** ORT session options for the graphs `forward` compiles (as PeftModel.sessionOptions), e.g. `{ worker: false }`. */
   sessionOptions: SessionOptions = {};
+  /**
+   * The floating-point parameters by HF name. Read as a Map they are float32; a 4-bit model stores them in
+   * 16 bits (float-weights.ts), and `dense.stored(name)` gives them as stored.
+   */
+  readonly dense: FloatWeights;
   private readonly programs = new Map<string, Promise<StepProgram>>();
   private generationView: GenerationModel | undefined;
 
   constructor(
     readonly config: CausalLMConfig,
-    readonly dense: Map<string, Tensor<'float32'>>,
+    dense: ReadonlyMap<string, StoredFloat>,
     readonly quantized: Map<string, QuantizedLinearSource & { stateDict(prefix: string): Map<string, Tensor> }>,
     readonly nameOrPath: string,
     readonly device: DeviceRequest = 'cpu',
-  ) {}
+  ) {
+    this.dense = FloatWeights.from(dense);
+  }
 
-  /** HF parameter names → tensors (4-bit linears in bitsandbytes' serialised form). */
+  /** HF parameter names → tensors as stored (16-bit where so; 4-bit linears in bitsandbytes' serialised form). */
   stateDict(): Map<string, Tensor> {
     const m = new Map<string, Tensor>();
-    for (const [k, v] of this.dense) m.set(k, v);
+    for (const [k, v] of this.dense.storedEntries()) m.set(k, v);
     for (const [k, q] of this.quantized) for (const [k2, v] of q.stateDict(k)) m.set(k2, v);
     return new Map([...m].sort(([a], [b]) => compareStateDictNames(a, b)));
   }
@@ -73,7 +81,7 @@ export class CausalLM implements TrainableModel {
   numParameters(opts: { onlyTrainable?: boolean } = {}): number {
     if (opts.onlyTrainable && !this.requiresGrad) return 0;
     let n = 0;
-    for (const t of this.dense.values()) n += t.size;
+    for (const [, t] of this.dense.storedEntries()) n += t.size;
     if (!opts.onlyTrainable) for (const q of this.quantized.values()) n += 2 * Math.ceil((q.outFeatures * q.inFeatures) / 2);
     return n;
   }
@@ -92,19 +100,20 @@ export class CausalLM implements TrainableModel {
 
   trainableParams(): ParamSpec[] {
     if (!this.requiresGrad) return [];
-    return [...this.dense].map(([name, t]) => ({ name, shape: [...t.dims] }));
+    return [...this.dense.storedEntries()].map(([name, t]) => ({ name, shape: [...t.dims] }));
   }
 
   trainableValues(layout: ParamLayout): Float32Array {
     return layout.pack((name) => this.dense.get(name)!.data);
   }
 
-  /** Copy trained values back into the host weights (full fine-tuning). */
+  /** Copy trained values back into the host weights (full fine-tuning); a 16-bit entry becomes float32. */
   loadTrainableValues(layout: ParamLayout, flat: Float32Array): void {
     for (const s of layout.specs) {
-      const t = this.dense.get(s.name);
+      const t = this.dense.stored(s.name);
       if (!t) throw new TsFinetuneError('MISSING_TENSOR', `Model has no parameter '${s.name}'`);
-      t.data.set(layout.view(flat, s.name));
+      if (t.dtype === 'float32') t.data.set(layout.view(flat, s.name));
+      else this.dense.set(s.name, new Tensor('float32', t.dims, layout.view(flat, s.name).slice()));
     }
   }
 
@@ -119,6 +128,7 @@ export class CausalLM implements TrainableModel {
     const decOpts: Parameters<typeof decoderHidden>[3] = { maxPosition: opts.maxPosition };
     if (opts.block) decOpts.block = opts.block;
     const hidden = decoderHidden(ctx, this.config, inputs, decOpts);
+    if (opts.head) return opts.head(hidden, (h) => lmHead(ctx, this.config, h), frozenHead(ctx, this.config));
     return lmHead(ctx, this.config, hidden);
   }
 
@@ -184,6 +194,13 @@ export class CausalLM implements TrainableModel {
     if (this.generationView) await releaseGenerationPrograms(this.generationView);
     this.generationView = undefined;
   }
+}
+
+/** The head weight's graph value when it is frozen, dense and not adapted (what kernels/lm-head-loss.ts can take). */
+function frozenHead(ctx: ModelBuildContext, cfg: CausalLMConfig): Value | undefined {
+  if (cfg.tieWordEmbeddings) return ctx.frozenWeight('model.embed_tokens.weight');
+  if (ctx.adaptersEnabled && ctx.adapters.has('lm_head')) return undefined;
+  return ctx.frozenWeight('lm_head.weight');
 }
 
 // torch's state_dict order: modules in the order transformers registers them (LlamaForCausalLM: model

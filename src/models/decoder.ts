@@ -7,10 +7,10 @@
 
 import { TsFinetuneError } from '../core/errors.js';
 import { op, type Value } from '../graph/index.js';
-import type { BuildContext } from '../nn/context.js';
 import { attentionBias, cachedAttentionBias, selfAttentionWithCache, type AttentionConfig, type KvPair } from '../nn/attention.js';
-import { embedding, gatedMlp, rmsNorm } from '../nn/layers.js';
+import { gatedMlp, rmsNorm } from '../nn/layers.js';
 import { ropeCosSin, ropeInvFreq, ropeTables } from '../nn/rope.js';
+import type { ModelBuildContext } from './build-context.js';
 import type { CausalLMConfig } from './config.js';
 
 export interface DecoderInputs {
@@ -50,7 +50,7 @@ export function attentionConfig(cfg: CausalLMConfig): AttentionConfig {
 }
 
 /** Final hidden states [B, T, C] (after model.norm). */
-export function decoderHidden(ctx: BuildContext, cfg: CausalLMConfig, inputs: DecoderInputs, opts: DecoderOptions): Value {
+export function decoderHidden(ctx: ModelBuildContext, cfg: CausalLMConfig, inputs: DecoderInputs, opts: DecoderOptions): Value {
   const g = ctx.g;
   const tables = ropeTables(ropeInvFreq(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling), opts.maxPosition);
   const rope = ropeCosSin(g, inputs.positionIds, tables);
@@ -60,7 +60,7 @@ export function decoderHidden(ctx: BuildContext, cfg: CausalLMConfig, inputs: De
   const bias = kv?.past ? cachedAttentionBias(g, inputs.attentionMask, pastLength) : attentionBias(g, inputs.attentionMask, inputs.documentIds);
   const attn = attentionConfig(cfg);
   const wrap = opts.block ?? (<T>(_i: number, f: () => T): T => f());
-  let h = embedding(ctx, 'model.embed_tokens', inputs.inputIds); // [B, T, C]
+  let h = ctx.embed('model.embed_tokens.weight', inputs.inputIds); // [B, T, C]
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
     h = wrap(i, () => {
@@ -79,12 +79,17 @@ export function decoderHidden(ctx: BuildContext, cfg: CausalLMConfig, inputs: De
   return rmsNorm(ctx, 'model.norm', h, cfg.rmsNormEps);
 }
 
-/** Logits [B, T, V] from final hidden states; lm_head may be adapted (LoRA on lm_head is allowed). */
-export function lmHead(ctx: BuildContext, cfg: CausalLMConfig, hidden: Value): Value {
-  if (cfg.tieWordEmbeddings) return op.MatMul(hidden, op.Transpose(ctx.param('model.embed_tokens.weight'), [1, 0]));
-  const w = ctx.linearWeight('lm_head');
-  if (w.kind !== 'dense') return op.MatMul(hidden, op.Transpose(w.dequantize(ctx.g), [1, 0]));
-  const y = op.MatMul(hidden, op.Transpose(w.weight, [1, 0]));
+/**
+ * Logits [B, T, V] from final hidden states; lm_head may be adapted (LoRA on lm_head is allowed). A 16-bit
+ * head (a 4-bit model's) is multiplied through kernels/half-linear.ts, which never holds it in float32.
+ */
+export function lmHead(ctx: ModelBuildContext, cfg: CausalLMConfig, hidden: Value): Value {
+  if (cfg.tieWordEmbeddings) return ctx.matmulT('model.embed_tokens.weight', hidden);
+  if (ctx.quantizedHas('lm_head.weight')) {
+    const w = ctx.linearWeight('lm_head');
+    if (w.kind !== 'dense') return op.MatMul(hidden, op.Transpose(w.dequantize(ctx.g), [1, 0]));
+  }
+  const y = ctx.matmulT('lm_head.weight', hidden); // [B, T, V]
   const adapter = ctx.adaptersEnabled ? ctx.adapters.get('lm_head') : undefined;
-  return adapter ? adapter.apply(ctx, 'lm_head', hidden, y, w) : y;
+  return adapter ? adapter.apply(ctx, 'lm_head', hidden, y, ctx.linearWeight('lm_head')) : y;
 }

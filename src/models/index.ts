@@ -7,6 +7,7 @@ export * from './step-graph.js';
 export * from './program.js';
 export * from './batch.js';
 export * from './causal-lm.js';
+export * from './float-weights.js';
 export * from './auto-model.js';
 export * from './quantized-linear.js';
 export * from './generate.js';

@@ -15,10 +15,10 @@
 
 import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
-import { Graph, toModelProto, type Value } from '../graph/index.js';
+import { Graph, type Value } from '../graph/index.js';
 import type { KvPair } from '../nn/attention.js';
-import { encodeModel } from '../onnx/encode.js';
-import { createSession, type DeviceRequest, type Session, type SessionOptions } from '../runtime/index.js';
+import type { DeviceRequest, Session, SessionOptions } from '../runtime/index.js';
+import { createGraphSession } from './program.js';
 import type { DecoderInputs, KvCacheIO } from './decoder.js';
 import { ParamLayout } from './param-layout.js';
 import type { TrainableModel } from './step-graph.js';
@@ -104,7 +104,6 @@ export class KvProgram {
 
   static async compile(model: GenerationModel, shape: KvGraphShape): Promise<KvProgram> {
     const { graph, layout } = buildKvGraph(model, shape);
-    const { model: proto, externalData } = toModelProto(graph);
     const device = model.device ?? model.baseModel?.device ?? 'cpu';
     // ConstantFolding off: it would unpack 4-bit initializers to fp32 at load (DESIGN.md). In-process
     // (worker: false): ORT reads the host cache in place, where a worker would get a copy of every
@@ -113,14 +112,13 @@ export class KvProgram {
     // beside it made a step several times slower on 2 cores (bench/generate.ts). Sessions are cached
     // here per shape, so the runtime's hash-keyed reuse (a pass over every weight) is skipped.
     const extra = model.sessionOptions ?? {};
-    const session = await createSession(encodeModel(proto), {
+    // Weights travel as memory-mapped external data (program.ts createGraphSession).
+    const session = await createGraphSession(graph, {
       device,
       disableOptimizers: ['ConstantFolding'],
       worker: false,
       ...extra,
       sessionConfig: { 'session.intra_op.allow_spinning': '0', ...extra.sessionConfig },
-      externalData,
-      reuse: false,
     });
     return new KvProgram(shape, layout, session);
   }

@@ -3,16 +3,44 @@
 // Session options follow DESIGN.md's measurements for training graphs: CSE off (it merges recomputed
 // nodes back into the forward), constant folding off (it would unpack 4-bit initializers to fp32),
 // memory pattern off (−30% peak RSS at equal speed).
+// Also how the weights of every model graph travel to ORT (createGraphSession, used by the generation
+// graphs too): each initializer of at least EXTERNAL_MIN_BYTES leaves the protobuf as per-tensor external
+// data whose bytes are views of the host tensors (src/onnx externalizeInitializers 'per-tensor': no copy in
+// JS), which the runtime writes to a temporary folder that ORT memory-maps (externalDataVia 'mmap',
+// src/runtime/session.ts): ORT holds one copy of each weight, as file pages, and no second one
+// while the session is created. Before, the graph's single external-data blob (a JS copy of every weight)
+// went to the session worker and ORT copied it again: 3× the weights at peak on the 348.7M-parameter fp32
+// forward of bench/nf4-memory.ts (4,454 → 2,849 MB).
 
 import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
-import { toModelProto } from '../graph/index.js';
-import { encodeModel } from '../onnx/encode.js';
 import { trainingSessionOptions } from '../autodiff/index.js';
+import { toModelProto, type Graph } from '../graph/index.js';
+import { encodeModel } from '../onnx/encode.js';
+import { externalizeInitializers } from '../onnx/external-data.js';
 import { createSession, type Session, type SessionOptions } from '../runtime/index.js';
 import { buildStepGraph, type StepGraph, type StepGraphOptions, type TrainableModel } from './step-graph.js';
 
 export const TRAINING_SESSION_OPTIONS: SessionOptions = trainingSessionOptions;
+
+/** Initializers this large or larger travel as external data (smaller ones stay inline in the protobuf). */
+export const EXTERNAL_MIN_BYTES = 64 * 1024;
+
+/**
+ * An unshared session for `g` (built for this session alone; `opts` may override externalDataVia,
+ * e.g. `{ externalDataVia: 'memory' }` where no temporary folder should be written).
+ * @example
+ * const s = await createGraphSession(step.graph, { ...TRAINING_SESSION_OPTIONS, device: 'cpu' });
+ */
+export async function createGraphSession(g: Graph, opts: SessionOptions): Promise<Session> {
+  // The builders' `external` hints would make toModelProto copy those weights into one blob: every large
+  // initializer is externalised per tensor below instead, as a view of its host tensor.
+  for (const e of g.initializers.values()) e.external = false;
+  const { model } = toModelProto(g);
+  const { model: slim, files } = externalizeInitializers(model, { minBytes: EXTERNAL_MIN_BYTES, layout: 'per-tensor' });
+  // `transfer` stays off: the buffers are the model's own weights, which must not be detached.
+  return createSession(encodeModel(slim), { externalDataVia: 'mmap', ...opts, externalData: files, reuse: false, transfer: false });
+}
 
 export interface BatchFeeds {
   inputIds: BigInt64Array; // [B·T]
@@ -41,11 +69,8 @@ export class StepProgram {
 
   static async compile(model: TrainableModel, options: StepGraphOptions, session: SessionOptions = {}): Promise<StepProgram> {
     const step = buildStepGraph(model, options);
-    const { model: proto, externalData } = toModelProto(step.graph);
-    const bytes = encodeModel(proto);
-    // The protobuf and the external-data blob were made for this session alone: hand them to the worker
-    // instead of copying them (one copy of the weights fewer at compile time).
-    const s = await createSession(bytes, { ...TRAINING_SESSION_OPTIONS, ...session, externalData, reuse: false, transfer: true });
+    // Weights travel as memory-mapped external data (createGraphSession).
+    const s = await createGraphSession(step.graph, { ...TRAINING_SESSION_OPTIONS, ...session });
     return new StepProgram(step, s, options);
   }
 

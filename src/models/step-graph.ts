@@ -2,12 +2,16 @@
 // vector). It is the training graph without the optimizer, used by `peft.lossAndGradients`, by the
 // trainers (SFT / DPO / ORPO objectives plug in here) and, with `withGrad: false`, by evaluation and the
 // DPO reference pass (`adaptersEnabled: false`: the same base, no second copy, as PEFT's disable_adapter).
+// Memory: the backward waits for the loss and metrics (so nothing it does not need, like the forward's
+// log-probabilities, outlives the forward), and with gradient checkpointing the causal-LM loss through a
+// frozen head is computed in token chunks (kernels/lm-head-loss.ts).
 
 import type { DType } from '../core/dtype.js';
 import { Graph, op, type Value } from '../graph/index.js';
-import { backward } from '../autodiff/index.js';
+import { after, backward } from '../autodiff/index.js';
 import { setNnFormulation, type NnFormulation } from '../nn/formulation.js';
-import { causalLmLoss, tokenScores, type TokenScores } from '../nn/loss.js';
+import { causalLmLoss, tokenScores, type LmLoss, type TokenScores } from '../nn/loss.js';
+import { lmHeadLoss } from '../../kernels/lm-head-loss.js';
 import type { CausalLMConfig } from './config.js';
 import type { DecoderInputs } from './decoder.js';
 import { ParamLayout, type ParamSpec } from './param-layout.js';
@@ -22,6 +26,12 @@ export interface LogitsOptions {
   block?: <T>(layer: number, build: () => T) => T;
   /** Per-step seed input for dropout masks ([] int64), present when training. */
   stepSeed?: Value;
+  /**
+   * Replaces the LM head: receives the final hidden states [B, T, C], a function giving the logits of any
+   * [..., C] slice of them (adapters included), and the head weight when it is frozen and not adapted (else
+   * undefined); what it returns is what buildLogits returns. buildStepGraph uses it for the chunked loss.
+   */
+  head?: (hidden: Value, logitsOf: (h: Value) => Value, frozenWeight: Value | undefined) => Value;
 }
 
 /** Anything that can build logits with some of its parameters trainable: a base model or a PEFT model. */
@@ -64,14 +74,14 @@ export type Objective = (ctx: ObjectiveContext) => ObjectiveResult;
  * Causal-LM objective (transformers' loss): Σ −log p over label tokens × `loss_scale` (an input: 1 / label
  * tokens of the whole accumulated batch, so accumulation equals one big batch; REFERENCE.md).
  */
-export const causalLmObjective: Objective = (ctx) => {
-  const l = causalLmLoss(ctx.logits, ctx.targets);
-  const scale = ctx.input('loss_scale', 'float32', []);
+export const causalLmObjective: Objective = (ctx) => causalLmResult(causalLmLoss(ctx.logits, ctx.targets), ctx.input('loss_scale', 'float32', []));
+
+function causalLmResult(l: LmLoss, scale: Value): ObjectiveResult {
   return {
     loss: op.Mul(l.lossSum, scale),
     metrics: { loss_sum: l.lossSum, num_tokens: l.count, num_correct: l.correct },
   };
-};
+}
 
 export interface StepGraphOptions {
   B: number;
@@ -117,11 +127,26 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   // own backward, instead of keeping its activations alive (src/autodiff/checkpoint.ts).
   const checkpointing = o.withGrad && model.gradientCheckpointing;
   if (checkpointing) logitOpts.block = (layer, build) => g.markSegment(`model.layers.${layer}`, build);
+  // With checkpointing, the causal-LM loss through a frozen head runs in token chunks whose logits the
+  // backward recomputes (kernels/lm-head-loss.ts): no [B, T, V] buffer outlives its chunk.
+  let chunked: LmLoss | undefined;
+  if (checkpointing && o.objective === causalLmObjective && !o.withLogits) {
+    logitOpts.head = (hidden, logitsOf, w) => {
+      if (!w) return logitsOf(hidden);
+      const C = hidden.shape[2]!;
+      chunked = lmHeadLoss(g, op.Reshape(hidden, [B * T, C]), w, op.Reshape(targets, [B * T]));
+      return chunked.lossSum; // stands in for the logits, which no one reads on this path
+    };
+  }
   const logits = model.buildLogits(g, inputs, logitOpts);
   const extraInputs: StepGraph['extraInputs'] = [];
   let scores: TokenScores | undefined;
   let refLogits: Value | undefined;
-  const res = o.objective({
+  const input = (name: string, dtype: DType, shape: readonly number[]): Value => {
+    extraInputs.push({ name, dtype, shape: [...shape] });
+    return g.input(name, dtype, shape);
+  };
+  const res = chunked ? causalLmResult(chunked, input('loss_scale', 'float32', [])) : o.objective({
     g,
     logits,
     targets,
@@ -132,13 +157,10 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
       (refLogits ??= g.scope('reference', () => {
         // No gradient flows through the reference pass, so it needs no checkpoint segments (and their
         // names would collide with the policy's).
-        const { block: _noCheckpoint, ...refOpts } = logitOpts;
+        const { block: _noCheckpoint, head: _plainHead, ...refOpts } = logitOpts;
         return model.buildLogits(g, inputs, { ...refOpts, adaptersEnabled: false, training: false });
       })),
-    input: (name, dtype, shape) => {
-      extraInputs.push({ name, dtype, shape: [...shape] });
-      return g.input(name, dtype, shape);
-    },
+    input,
   });
   g.output(res.loss, 'loss');
   const metricNames = Object.keys(res.metrics);
@@ -146,7 +168,11 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   if (o.withLogits) g.output(logits, 'logits');
   if (o.withGrad && flat) {
     const wrt = layout.specs.map((s) => params.get(s.name)!);
-    const grads = backward(g, res.loss, wrt, checkpointing ? { checkpoint: {} } : {});
+    // The backward starts once the loss and every metric exist. Left free, ORT ran the metrics' reads of the
+    // [B, T, V] log-probabilities (GatherElements, ReduceMax) after the whole backward, keeping them alive
+    // throughout it (+125 MB per 1k tokens at V=32000: bench/lora-memory.ts).
+    const seed = after(g, g.scalar(1, res.loss.dtype), [res.loss, ...Object.values(res.metrics)]);
+    const grads = backward(g, res.loss, wrt, checkpointing ? { checkpoint: {}, seed } : { seed });
     const byName = new Map(layout.specs.map((s, i) => [s.name, grads.get(wrt[i]!)!]));
     g.output(layout.flatten(g, byName), 'grads');
   }

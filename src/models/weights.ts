@@ -1,7 +1,9 @@
 // Loading a checkpoint's tensors into host memory, one tensor at a time (shard by shard, in file order),
 // checked against the names and shapes the config implies. Floats are converted to float32 on the CPU
-// (bf16/fp16 have no CPU kernels and cannot cross the JS boundary; see DESIGN.md). Linear weights can be
-// handed to a quantiser as they stream in, so a 4-bit load never holds the whole fp32 model.
+// (bf16/fp16 have no CPU kernels and cannot cross the JS boundary; see DESIGN.md), unless `halfDType` asks
+// to store them in 16 bits (a 4-bit model's non-quantised weights, as transformers does; graphs cast them
+// back to float32, float-weights.ts). Linear weights can be handed to a quantiser as they stream in, so a
+// 4-bit load never holds the whole fp32 model.
 // Peak memory ≈ the loaded model + the largest tensor as stored (bench/load-memory.ts measures it): reading
 // a whole shard first (CheckpointReader.iterShards) kept a bf16 shard alive next to its fp32 copies.
 
@@ -9,6 +11,7 @@ import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { CheckpointReader } from '../io/index.js';
 import { expectedParameters, type CausalLMConfig } from './config.js';
+import { FloatWeights, type HalfDType } from './float-weights.js';
 
 export interface LoadOptions<Q> {
   /** Called for each tensor as it streams in; return a quantised form to keep instead of the float one. */
@@ -16,10 +19,12 @@ export interface LoadOptions<Q> {
   /** Keys present in a pre-quantized checkpoint (`*.weight.absmax` …) are routed here, whole. */
   prequantized?: (moduleWeight: string, parts: Map<string, Tensor>) => Q;
   onTensor?: (name: string, loaded: number, total: number) => void;
+  /** Store the float tensors that are not quantised in this 16-bit dtype (default: float32). */
+  halfDType?: HalfDType;
 }
 
 export interface LoadedWeights<Q> {
-  dense: Map<string, Tensor<'float32'>>;
+  dense: FloatWeights;
   quantized: Map<string, Q>; // keyed by the weight name, e.g. 'model.layers.0.self_attn.q_proj.weight'
   sourceDtype: string;
 }
@@ -29,7 +34,7 @@ const QUANT_SUFFIXES = ['.absmax', '.quant_map', '.nested_absmax', '.nested_quan
 export async function loadWeights<Q>(dir: string, cfg: CausalLMConfig, opts: LoadOptions<Q> = {}): Promise<LoadedWeights<Q>> {
   const expected = expectedParameters(cfg);
   const reader = await CheckpointReader.open(dir);
-  const dense = new Map<string, Tensor<'float32'>>();
+  const dense = new FloatWeights();
   const quantized = new Map<string, Q>();
   const pending = new Map<string, Map<string, Tensor>>(); // pre-quantized parts by weight name
   let sourceDtype = 'float32';
@@ -62,6 +67,8 @@ export async function loadWeights<Q>(dir: string, cfg: CausalLMConfig, opts: Loa
       if (t.dtype !== 'float32') sourceDtype = t.dtype;
       const q = opts.quantize?.(name, t);
       if (q !== undefined) quantized.set(name, q);
+      else if (opts.halfDType === 'float16') dense.setStored(name, t.to('float16')); // the same tensor when already so
+      else if (opts.halfDType === 'bfloat16') dense.setStored(name, t.to('bfloat16'));
       // One conversion, straight into the array we keep (Tensor.to would convert, then copy again).
       else dense.set(name, t.dtype === 'float32' ? (t as Tensor<'float32'>) : new Tensor('float32', t.dims, t.toFloat32()));
       opts.onTensor?.(name, ++loaded, expected.size);

@@ -23,6 +23,16 @@ export interface SessionOptions {
   device?: DeviceRequest;
   /** Buffers for initializers stored as external data (see externalizeInitializers in src/onnx). */
   externalData?: readonly ExternalDataBuffer[];
+  /**
+   * How ORT receives `externalData` (default 'memory'). 'memory' hands it the buffers, which ORT copies: a
+   * resident copy of every weight, plus a second one while the session is created (measured on 1.30).
+   * 'mmap' writes them into a fresh folder under `tempDir`, which ORT memory-maps: one copy, as file pages
+   * the kernel can page out, none transient; the folder is deleted once the session exists (the mappings
+   * keep the data). If the folder cannot be written, 'memory' is used.
+   */
+  externalDataVia?: 'memory' | 'mmap';
+  /** Parent folder for externalDataVia 'mmap' (default os.tmpdir()). */
+  tempDir?: string;
   /** ORT intra-op threads (default: the physical cores this process may use). */
   threads?: number;
   /** ORT graph optimizers to turn off, e.g. ['CommonSubexpressionElimination', 'ConstantFolding']. */
@@ -58,6 +68,8 @@ export interface SessionOptions {
 const KEYS: readonly (keyof SessionOptions)[] = [
   'device',
   'externalData',
+  'externalDataVia',
+  'tempDir',
   'threads',
   'disableOptimizers',
   'enableMemPattern',
@@ -73,6 +85,9 @@ const KEYS: readonly (keyof SessionOptions)[] = [
   'cacheKey',
   'transfer',
 ];
+
+/** ORT's config key for where a model loaded from bytes finds its external data files. */
+export const EXTERNAL_FOLDER_KEY = 'session.model_external_initializers_file_folder_path';
 
 const LEVELS: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'layout', 'all'];
 const DEVICE_REQUESTS: readonly DeviceRequest[] = ['cpu', 'cuda', 'webgpu', 'auto'];
@@ -107,7 +122,9 @@ export function validateSessionOptions(opts: SessionOptions): void {
   for (const b of ['enableMemPattern', 'enableCpuMemArena', 'worker', 'reuse', 'transfer'] as const) {
     if (o[b] !== undefined && typeof o[b] !== 'boolean') bad(b, 'must be a boolean', o[b]);
   }
-  for (const s of ['optimizedModelFilePath', 'profileFilePrefix', 'cacheKey'] as const) {
+  const via = o['externalDataVia'];
+  if (via !== undefined && via !== 'memory' && via !== 'mmap') bad('externalDataVia', "must be 'memory' or 'mmap'", via);
+  for (const s of ['optimizedModelFilePath', 'profileFilePrefix', 'cacheKey', 'tempDir'] as const) {
     if (o[s] !== undefined && (typeof o[s] !== 'string' || o[s] === '')) bad(s, 'must be a non-empty string', o[s]);
   }
   const lvl = o['graphOptimizationLevel'];
@@ -130,6 +147,7 @@ export function validateSessionOptions(opts: SessionOptions): void {
       if (k === 'optimization.disable_specified_optimizers' && dis !== undefined) {
         bad('sessionConfig', "sets 'optimization.disable_specified_optimizers' and so does disableOptimizers: use one", k);
       }
+      if (k === EXTERNAL_FOLDER_KEY && via === 'mmap') bad('sessionConfig', `sets '${EXTERNAL_FOLDER_KEY}', which externalDataVia 'mmap' sets itself`, k);
     }
   }
   const ext = o['externalData'];
@@ -155,7 +173,7 @@ export function validateSessionOptions(opts: SessionOptions): void {
  * key. `worker` is in it, so `worker: false` never returns a worker-backed session or the reverse.
  */
 export function sessionKeyOptions(opts: SessionOptions): string {
-  const { externalData: _e, reuse: _r, cacheKey: _c, transfer: _t, ...rest } = opts;
+  const { externalData: _e, externalDataVia: _v, tempDir: _d, reuse: _r, cacheKey: _c, transfer: _t, ...rest } = opts;
   const sorted = Object.fromEntries(Object.entries({ ...rest, threads: opts.threads ?? defaultThreadCount() }).sort(([a], [b]) => a.localeCompare(b)));
   return JSON.stringify(sorted);
 }

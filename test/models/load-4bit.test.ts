@@ -2,7 +2,9 @@
 // facts written here in the test: which tensors are quantised (decoder linears only), the stateDict entries
 // bitsandbytes serialises, the codes (nearest codebook value of x·(1/absmax)), absmax per block of 64 with the
 // tail block's own absmax, double-quant reconstruction, and logits = those of the fp32 model whose linear
-// weights are replaced by the dequantised ones. Also pre-quantized checkpoints and prepareModelForKbitTraining.
+// weights are replaced by the dequantised ones and whose other weights are rounded to the 16-bit dtype the
+// 4-bit model stores them in (float16 unless a dtype is given: transformers' Bnb4BitHfQuantizer.
+// update_torch_dtype). Also pre-quantized checkpoints and prepareModelForKbitTraining.
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -71,8 +73,11 @@ function dequant(s: Stored, quantType: 'nf4' | 'fp4'): Tensor<'float32'> {
 }
 
 const opened: CausalLM[] = [];
-async function load(dir: string, q?: BitsAndBytesConfig): Promise<CausalLM> {
-  const m = await AutoModelForCausalLM.fromPretrained(dir, q ? { quantizationConfig: q } : {});
+async function load(dir: string, q?: BitsAndBytesConfig, dtype?: 'float32' | 'float16' | 'bfloat16' | 'auto'): Promise<CausalLM> {
+  const opts: Parameters<typeof AutoModelForCausalLM.fromPretrained>[1] = {};
+  if (q) opts.quantizationConfig = q;
+  if (dtype) opts.dtype = dtype;
+  const m = await AutoModelForCausalLM.fromPretrained(dir, opts);
   m.sessionOptions = FAST;
   opened.push(m);
   return m;
@@ -90,11 +95,20 @@ function maxAbs(a: Float32Array, b: Float32Array): number {
 let gold: Map<string, Tensor>;
 const batch = (): { inputIds: Tensor; attentionMask: Tensor } => ({ inputIds: gold.get('input_ids')!, attentionMask: gold.get('attention_mask')! });
 
-/** Checks one 4-bit model against its fp32 source: entries, codes, absmax, logits via the dequantised weights. */
-async function checkQuantised(dir: string, q: BitsAndBytesConfig, inputs: { inputIds: Tensor | number[][]; attentionMask?: Tensor }): Promise<CausalLM> {
+/**
+ * Checks one 4-bit model against its fp32 source: entries, codes, absmax, logits via the dequantised weights.
+ * `stored` is the dtype the other weights must be held in (float16 when fromPretrained gets no dtype).
+ */
+async function checkQuantised(
+  dir: string,
+  q: BitsAndBytesConfig,
+  inputs: { inputIds: Tensor | number[][]; attentionMask?: Tensor },
+  opts: { dtype?: 'float32' | 'float16' | 'bfloat16' | 'auto'; stored?: 'float32' | 'float16' | 'bfloat16' } = {},
+): Promise<CausalLM> {
   const quantType = q.bnb4bitQuantType;
   const dq = q.bnb4bitUseDoubleQuant;
-  const m4 = await load(dir, q);
+  const stored = opts.stored ?? 'float16';
+  const m4 = await load(dir, q, opts.dtype);
   const reader = await CheckpointReader.open(dir);
   const file = await reader.readAll();
   await reader.close();
@@ -106,10 +120,12 @@ async function checkQuantised(dir: string, q: BitsAndBytesConfig, inputs: { inpu
   const dense = new Map<string, Tensor<'float32'>>();
   for (const [k, t] of file) {
     if (weights.includes(k)) continue;
-    // embeddings, norms, lm_head: full precision, unchanged
-    expect(sd.get(k)!.dtype, k).toBe('float32');
-    expect(sd.get(k)!.data, k).toEqual(t.data);
-    dense.set(k, t as Tensor<'float32'>);
+    // embeddings, norms, lm_head: not quantised, held in `stored` (rounded to nearest even, as torch's .to)
+    const held = t.to(stored);
+    expect(sd.get(k)!.dtype, k).toBe(stored);
+    expect(sd.get(k)!.data, k).toEqual(held.data);
+    if (stored !== 'float32') expect(maxAbs(held.toFloat32(), t.toFloat32()), `${k} is really rounded`).toBeGreaterThan(0);
+    dense.set(k, held.to('float32'));
   }
   for (const w of weights) {
     const src = file.get(w)!.data as Float32Array;
@@ -178,7 +194,14 @@ describe('load 4-bit: llama-gqa', () => {
     });
   }
 
-  it('llmInt8SkipModules keeps the named modules in full precision', async () => {
+  for (const [dtype, stored] of [['bfloat16', 'bfloat16'], ['float32', 'float32'], ['auto', 'float32']] as const) {
+    it(`dtype '${dtype}': the weights that are not quantised are held in ${stored} (the fixture's torch_dtype is float32)`, async () => {
+      const q = new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4', bnb4bitUseDoubleQuant: true });
+      await checkQuantised(GQA, q, batch(), { dtype, stored });
+    });
+  }
+
+  it('llmInt8SkipModules keeps the named modules unquantised', async () => {
     const m = await load(GQA, new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4', llmInt8SkipModules: ['down_proj', 'model.layers.0.self_attn.q_proj'] }));
     expect(m.quantized.size).toBe(14 - 2 - 1);
     expect(m.dense.has('model.layers.1.mlp.down_proj.weight')).toBe(true);

@@ -1,10 +1,10 @@
 // createSession / Session.run: results, every dtype across the boundary, reuse, feed checks with
 // messages naming the input, option validation, options reaching ORT (checked on ORT's optimized graph),
-// external data from memory, transfers, and ORT's run errors.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// external data from memory and memory-mapped from a temporary folder, transfers, and ORT's run errors.
+import { mkdtempSync, promises as fsPromises, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Tensor } from '../../src/core/tensor.js';
 import { decodeModel } from '../../src/onnx/decode.js';
 import { encodeModel } from '../../src/onnx/encode.js';
@@ -197,6 +197,33 @@ describe('external data and transfer', () => {
     expect(bytes2.length).toBe(0);
     expect(Array.from((await t.run({ x: x() }))['y']!.data as Float32Array).slice(0, 4)).toEqual([0, 2, 4, 6]);
     await t.release();
+  });
+
+  it("externalDataVia 'mmap': ORT maps the buffers from a temporary folder, removed once the session exists", async () => {
+    const parent = mkdtempSync(path.join(tmpdir(), 'tsft-mmap-test-'));
+    try {
+      const { model: m, files } = externalizeInitializers(model);
+      const writes = vi.spyOn(fsPromises, 'writeFile');
+      for (const worker of [false, true]) {
+        writes.mockClear();
+        const s = await createSession(encodeModel(m), { externalData: files, externalDataVia: 'mmap', tempDir: parent, threads: 1, reuse: false, worker });
+        expect(writes.mock.calls.map((c) => path.basename(String(c[0])))).toEqual([files[0]!.path]);
+        expect(readdirSync(parent), 'the weights folder is gone').toEqual([]);
+        expect(Array.from((await s.run({ x: x() }))['y']!.data as Float32Array).slice(0, 4)).toEqual([0, 2, 4, 6]);
+        expect(files[0]!.data.length).toBe(64 * 64 * 4); // never transferred
+        await s.release();
+      }
+      // A folder that cannot be written (its parent is a file): the buffers go in memory instead.
+      writes.mockRestore();
+      writeFileSync(path.join(parent, 'a-file'), 'x');
+      const s = await createSession(encodeModel(m), { externalData: files, externalDataVia: 'mmap', tempDir: path.join(parent, 'a-file'), worker: false });
+      expect(Array.from((await s.run({ x: x() }))['y']!.data as Float32Array).slice(0, 4)).toEqual([0, 2, 4, 6]);
+      await s.release();
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+    expect(() => validateSessionOptions({ externalDataVia: 'disk' as 'mmap' })).toThrow(/'memory' or 'mmap'/);
+    expect(() => validateSessionOptions({ externalDataVia: 'mmap', sessionConfig: { 'session.model_external_initializers_file_folder_path': '/x' } })).toThrow(/sets itself/);
   });
 
   it('missing external data is an error that names the file', async () => {
