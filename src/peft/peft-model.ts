@@ -172,7 +172,7 @@ export class PeftModel implements TrainableModel {
   /** [trainable, all] parameter counts as peft's get_nb_trainable_parameters (4-bit weights count ×2). */
   getNbTrainableParameters(): [number, number] {
     let all = 0;
-    for (const t of this.baseModel.dense.values()) all += t.size;
+    for (const [, t] of this.baseModel.dense.storedEntries()) all += t.size; // as stored: no float32 copies of 16-bit weights
     for (const q of this.baseModel.quantized.values()) all += 2 * Math.ceil((q.outFeatures * q.inFeatures) / 2);
     let trainable = 0;
     for (const t of this.adapterWeights.values()) trainable += t.size;

@@ -1,7 +1,9 @@
 // The walkthrough's helpers around get_peft_model: `findAllLinearNames` (the QLoRA notebooks' helper that
 // lists the linear module names to target) and `prepareModelForKbitTraining` (peft `utils/other.py`):
-// freeze every base parameter, upcast fp16/bf16 parameters to fp32 (already so: the CPU computes in fp32,
-// DESIGN.md), and — for a model loaded in 4-bit, when asked — enable input grads and gradient checkpointing.
+// freeze every base parameter, upcast fp16/bf16 parameters to fp32 (for frozen weights the graphs already
+// compute in fp32, casting the 16-bit storage a 4-bit load keeps for embeddings, norms and lm_head; anything
+// trained or merged is stored fp32, see models/float-weights.ts), and — for a model loaded in 4-bit, when
+// asked — enable input grads and gradient checkpointing.
 // Not here: the adapters (peft-model.ts).
 
 import type { CausalLM } from '../models/causal-lm.js';
