@@ -65,6 +65,7 @@ const ROUND1: Partial<NnFormulation> = { loraInput: 'separate' };
 const VARIANTS: Record<string, Variant> = {
   round1: { formulation: ROUND1, session: {}, optimizer: { engine: 'graph' }, about: 'the defaults after round 1: AdamW as an ORT graph, one LoRA A GEMM per module' },
   'adamw-graph': { formulation: {}, session: {}, optimizer: { engine: 'graph' }, about: 'final with the AdamW update as an ORT graph' },
+  'weights-in-memory': { formulation: {}, session: { externalDataVia: 'memory' }, about: 'final with the weights handed to ORT as buffers instead of memory-mapped files' },
   'lora-separate': { formulation: { loraInput: 'separate' }, session: {}, about: 'final with one LoRA A GEMM per module' },
   baseline: { formulation: { ...BEFORE, ...ROUND1 }, session: {}, optimizer: { engine: 'graph' }, about: 'RoPE and RMSNorm from primitives, grouped attention with broadcast K/V (before)' },
   final: { formulation: {}, session: {}, about: 'the library defaults now' },
