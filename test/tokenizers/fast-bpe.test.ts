@@ -87,7 +87,7 @@ describe('worker pool on our encoder', () => {
     const texts = generatedTexts(200_000, 3).flatMap((t) => [t.slice(0, 300), t.slice(300, 500)]);
     expect(texts.length).toBeGreaterThan(qwen.parallelMinBatch);
     let ids: number[][] = [];
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < 10; attempt++) {
       ids = qwen(texts).inputIds;
       if ((qwen.lastPoolStats?.byWorkers ?? 0) > 0) break;
     }
