@@ -17,7 +17,9 @@ export function after(g: Graph, x: Value, deps: readonly Value[]): Value {
   const uniq = [...new Set(deps)].filter((d) => d !== x);
   if (uniq.length === 0) return x;
   const empties = uniq.map((d) => g.node('Shape', [d], { start: attr.int(0), end: attr.int(0) }, [{ dtype: 'int64', shape: [0] }])[0]!);
-  if (isFloatDType(x.dtype)) {
+  // Add has no float16/bfloat16 kernel on ORT's CPU EP (16-bit stored weights, e.g. norms of a 4-bit load):
+  // those take the Reshape form, which works for every dtype.
+  if (isFloatDType(x.dtype) && x.dtype !== 'float16' && x.dtype !== 'bfloat16') {
     const e = empties.length === 1 ? empties[0]! : op.Concat(empties, 0); // int64 [0]
     const size = g.node('Size', [e], {}, [{ dtype: 'int64', shape: [] }])[0]!; // 0
     return op.Add(x, op.Cast(size, x.dtype));
