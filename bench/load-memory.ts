@@ -15,32 +15,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AutoModelForCausalLM } from '../src/models/index.js';
 import { BitsAndBytesConfig } from '../src/quant/index.js';
-import { writeRandomCheckpoint, type Shape } from './lib/random-checkpoint.js';
+import { llamaConfigJson, writeRandomCheckpoint, type Shape } from './lib/random-checkpoint.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : dflt;
 }
 
+/** The library's Llama config.json for `s`, with the dtype the shards are written in. */
 function config(s: Shape, dtype: string): Record<string, unknown> {
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    hidden_size: s.hidden,
-    intermediate_size: s.intermediate,
-    num_hidden_layers: s.layers,
-    num_attention_heads: s.heads,
-    num_key_value_heads: s.kvHeads,
-    head_dim: s.hidden / s.heads,
-    vocab_size: s.vocab,
-    max_position_embeddings: 2048,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000.0,
-    tie_word_embeddings: false,
-    torch_dtype: dtype,
-    bos_token_id: 1,
-    eos_token_id: 2,
-  };
+  return { ...llamaConfigJson(s), torch_dtype: dtype };
 }
 
 
