@@ -76,6 +76,11 @@ const VARIANTS: Record<string, Variant> = {
   'mempattern-on': { formulation: {}, session: { enableMemPattern: true }, about: 'final with ORT memory patterns on' },
   'no-spin': { formulation: {}, session: { sessionConfig: { 'session.intra_op.allow_spinning': '0' } }, about: 'final, ORT threads do not spin' },
   'no-prepack': { formulation: {}, session: { sessionConfig: { 'session.disable_prepacking': '1' } }, about: 'final, ORT does not pre-pack constant GEMM operands' },
+  'blocks-128': { formulation: { attentionBlock: 128 }, session: {}, about: 'final, causal attention in query blocks of 128 tokens' },
+  'blocks-off': { formulation: { attentionBlock: 0 }, session: {}, about: 'final with the attention in one block (all T query rows)' },
+  'blocks-64': { formulation: { attentionBlock: 64 }, session: {}, about: 'final, causal attention in query blocks of 64 tokens' },
+  'blocks-32': { formulation: { attentionBlock: 32 }, session: {}, about: 'final, causal attention in query blocks of 32 tokens' },
+  'affinity-2': { formulation: {}, session: { sessionConfig: { 'session.intra_op_thread_affinities': '2' } }, about: 'final, the ORT worker thread pinned to CPU 2' },
   'opt-extended': { formulation: {}, session: { graphOptimizationLevel: 'extended' }, about: 'final at optimization level extended' },
 };
 

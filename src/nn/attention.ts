@@ -39,8 +39,12 @@ const NEG = -1e9; // exp(NEG - max) underflows to exactly 0 in f32, like HF's fi
  */
 export function attentionBias(g: Graph, attentionMask: Value, documentIds?: Value): Value {
   const [B, T] = attentionMask.shape as [number, number];
+  // Future keys get 2·NEG, below any padded past key (NEG): a query that sees no key at all (a left pad)
+  // then attends uniformly over its padded past, never over the future. Such a row's output is arbitrary
+  // (transformers' eager and sdpa attention differ there too), but this one depends on keys ≤ i only, so
+  // the causal blocks of causalBlocks() compute it exactly.
   const causal = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = NEG;
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = 2 * NEG;
   const causalV = g.constant(new Tensor('float32', [T, T], causal)); // [T, T]
   const keyOk = op.Cast(op.Reshape(attentionMask, [B, 1, 1, 1, T]), 'float32'); // [B,1,1,1,T]
   let bias = op.Add(causalV, op.Mul(op.Sub(1, keyOk), NEG)); // [B,1,1,T,T]
@@ -116,6 +120,8 @@ export function selfAttentionWithCache(
     const vg = op.Reshape(vt, [B, K, 1, T, D]); // [B, K, 1, T, D]
     const scores = op.Add(op.Mul(op.MatMul(qg, op.Transpose(kg, [0, 1, 2, 4, 3])), scale), bias); // [B,K,G,T,T]
     ctxv = op.MatMul(op.Softmax(scores, -1), vg); // [B, K, G, T, D]
+  } else if (!past && causalBlockRows(T, nnFormulation(x.graph).attentionBlock) < T) {
+    ctxv = causalBlocks(q, k, vt, bias, scale, G, causalBlockRows(T, nnFormulation(x.graph).attentionBlock));
   } else if (!past) {
     // The G query heads of a KV head are stacked as rows (free reshape: head h = k·G + g is row block g),
     // so each product is ONE GEMM per (b, k) with no broadcast operand: the backward's dK and dV then sum
@@ -140,4 +146,39 @@ export function selfAttentionWithCache(
   }
   const merged = op.Reshape(op.Transpose(op.Reshape(ctxv, [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
   return { out: linear(ctx, `${path}.o_proj`, merged), present: { key: k, value: vt } };
+}
+
+/** Query rows per causal block for T tokens: the largest divisor of T not above `block` (T when off). */
+function causalBlockRows(T: number, block: number): number {
+  if (block <= 0 || block >= T) return T;
+  for (let r = block; r > 1; r--) if (T % r === 0) return r;
+  return T;
+}
+
+/**
+ * The stacked product split into query blocks of `rows` tokens. Block i (queries [i·rows, (i+1)·rows))
+ * reads only the keys [0, (i+1)·rows): the causal mask sets every later one to exactly 0 probability, so
+ * leaving them out changes nothing but skips (NB − 1) / 2NB of the score and context GEMMs, and of the
+ * mask/softmax passes and the probabilities kept for the backward (flash attention's block skipping).
+ * Returns the context [B, H, T, D].
+ */
+function causalBlocks(q: Value, k: Value, vt: Value, bias: Value, scale: number, G: number, rows: number): Value {
+  const [B, H, T, D] = q.shape as [number, number, number, number];
+  const K = H / G;
+  const nb = T / rows;
+  const qs = op.Split(q, new Array<number>(nb).fill(rows), 2); // nb × [B, H, rows, D]
+  const out: Value[] = [];
+  for (let i = 0; i < nb; i++) {
+    const s = i * rows;
+    const e = s + rows;
+    const ki = e === T ? k : op.Slice(k, [0], [e], [2]); // [B, K, e, D]
+    const vi = e === T ? vt : op.Slice(vt, [0], [e], [2]); // [B, K, e, D]
+    const bi = op.Slice(bias, [s, 0], [e, e], [3, 4]); // [B, 1, 1, rows, e]
+    const qi = op.Reshape(qs[i]!, [B, K, G * rows, D]); // [B, K, G·rows, D]
+    const scores = op.Mul(op.MatMul(qi, op.Transpose(ki, [0, 1, 3, 2])), scale); // [B, K, G·rows, e]
+    const masked = op.Add(op.Reshape(scores, [B, K, G, rows, e]), bi); // [B, K, G, rows, e]
+    const probs = op.Reshape(op.Softmax(masked, -1), [B, K, G * rows, e]);
+    out.push(op.Reshape(op.MatMul(probs, vi), [B, H, rows, D])); // [B, H, rows, D]
+  }
+  return op.Concat(out, 2); // [B, H, T, D]
 }

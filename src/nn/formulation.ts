@@ -20,6 +20,11 @@ export interface NnFormulation {
    */
   attention: 'stacked' | 'grouped';
   /**
+   * 'stacked' attention in causal query blocks of this many tokens (rounded down to a divisor of T), each
+   * reading only the keys up to its last query; 0 = one block of all T.
+   */
+  attentionBlock: number;
+  /**
    * LoRA on modules that read the same input (q/k/v, gate/up): 'shared' computes x·Aᵀ of the siblings in one
    * GEMM (src/peft/shared-input.ts); 'separate' does one thin GEMM per module.
    */
@@ -30,6 +35,7 @@ export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
   rope: 'fused',
   rmsNorm: 'fused',
   attention: 'stacked',
+  attentionBlock: 0,
   loraInput: 'shared',
 });
 
