@@ -76,7 +76,9 @@ async function child(): Promise<void> {
   if (name.endsWith('+ckpt')) model.gradientCheckpointingEnable();
   mark('load');
   const peft = getPeftModel(model, new LoraConfig({ r: 16, loraAlpha: 32, targetModules: 'all-linear', taskType: 'CAUSAL_LM' }));
-  const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true });
+  const block = arg('attention-block', '');
+  const formulation = block === '' ? {} : { attentionBlock: Number(block) };
+  const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation });
   const params = peft.trainableValues(prog.step.layout);
   const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
   mark('compile');
@@ -96,6 +98,8 @@ async function child(): Promise<void> {
 function runChild(dir: string, name: CaseName, B: number, T: number): ChildResult {
   const self = fileURLToPath(import.meta.url);
   const args = ['--import', 'tsx', self, '--child', '--dir', dir, '--case', name, '--B', String(B), '--T', String(T)];
+  const block = arg('attention-block', '');
+  if (block !== '') args.push('--attention-block', block);
   const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`child (${name}) failed (status ${p.status}, signal ${p.signal}):\n${p.stderr.slice(-3000)}`);

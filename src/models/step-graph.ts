@@ -84,10 +84,12 @@ function causalLmResult(l: LmLoss, scale: Value): ObjectiveResult {
 }
 
 /**
- * Query rows per causal attention block in step graphs. At T 256 (bench/lora-step.ts) two blocks ran at the
- * speed of one; at T 1024 eight keep 9/16 of the attention probabilities and skip 7/16 of its GEMMs.
+ * Query rows per causal attention block in step graphs. At T 1024 four blocks keep 5/8 of the attention
+ * probabilities and skip 3/8 of its GEMMs; checkpointed QLoRA's peak RSS (bench/lora-memory.ts, 2 × 1024)
+ * was lowest at 256 rows (64: +205 MB, 128: +44, 512: +68). At T 256 (bench/lora-step.ts) two blocks of
+ * 128 ran at the speed of one.
  */
-export const STEP_ATTENTION_BLOCK = 128;
+export const STEP_ATTENTION_BLOCK = 256;
 
 export interface StepGraphOptions {
   B: number;

@@ -59,8 +59,8 @@ async function lora(): Promise<{ peft: TrainableModel; base: Awaited<ReturnType<
 }
 
 describe('causal attention blocks', () => {
-  it('are on in step graphs by default, one block per 128 query rows', () => {
-    expect(STEP_ATTENTION_BLOCK).toBe(128);
+  it('are on in step graphs by default, one block per 256 query rows', () => {
+    expect(STEP_ATTENTION_BLOCK).toBe(256);
   });
 
   it('leave loss and LoRA gradients unchanged with left and right padding (blocks of 4 and 6 → 5)', async () => {
