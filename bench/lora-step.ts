@@ -78,6 +78,7 @@ const VARIANTS: Record<string, Variant> = {
   'no-prepack': { formulation: {}, session: { sessionConfig: { 'session.disable_prepacking': '1' } }, about: 'final, ORT does not pre-pack constant GEMM operands' },
   'blocks-128': { formulation: { attentionBlock: 128 }, session: {}, about: 'final, causal attention in query blocks of 128 tokens' },
   'blocks-off': { formulation: { attentionBlock: 0 }, session: {}, about: 'final with the attention in one block (all T query rows)' },
+  'core-primitives': { formulation: { attentionCore: 'primitives' }, session: {}, about: 'final with the attention core differentiated op by op (no kernels/attention-block.ts)' },
   'blocks-64': { formulation: { attentionBlock: 64 }, session: {}, about: 'final, causal attention in query blocks of 64 tokens' },
   'blocks-32': { formulation: { attentionBlock: 32 }, session: {}, about: 'final, causal attention in query blocks of 32 tokens' },
   'affinity-2': { formulation: {}, session: { sessionConfig: { 'session.intra_op_thread_affinities': '2' } }, about: 'final, the ORT worker thread pinned to CPU 2' },

@@ -15,6 +15,7 @@ import type { BuildContext } from './context.js';
 import { linear, rmsNorm } from './layers.js';
 import { nnFormulation } from './formulation.js';
 import { applyRope, type RopeValues } from './rope.js';
+import { attentionBlock } from '../../kernels/attention-block.js';
 
 export interface AttentionConfig {
   numHeads: number; // H
@@ -113,6 +114,10 @@ export function selfAttentionWithCache(
   k = applyRope(op.Transpose(k, [0, 2, 1, 3]), rope); // [B, K, T, D]
   const vt = op.Transpose(v, [0, 2, 1, 3]); // [B, K, T, D]
   const scale = 1 / Math.sqrt(D);
+  const finish = (c: Value): { out: Value; present: KvPair } => {
+    const merged = op.Reshape(op.Transpose(op.Reshape(c, [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
+    return { out: linear(ctx, `${path}.o_proj`, merged), present: { key: k, value: vt } };
+  };
   let ctxv: Value;
   if (!past && nnFormulation(x.graph).attention === 'grouped') {
     const qg = op.Reshape(q, [B, K, G, T, D]); // [B, K, G, T, D]
@@ -127,6 +132,7 @@ export function selfAttentionWithCache(
     // so each product is ONE GEMM per (b, k) with no broadcast operand: the backward's dK and dV then sum
     // over the G heads inside the GEMM (K-dim G·T) instead of a ReduceSum over a middle axis.
     const qf = op.Reshape(q, [B, K, G * T, D]); // [B, K, G·T, D]
+    if (nnFormulation(x.graph).attentionCore === 'function') return finish(attentionBlock(x.graph, qf, k, vt, bias, G, scale));
     const scores = op.Mul(op.MatMul(qf, op.Transpose(k, [0, 1, 3, 2])), scale); // [B, K, G·T, T]
     const masked = op.Add(op.Reshape(scores, [B, K, G, T, T]), bias); // [B, K, G, T, T]
     const probs = op.Reshape(op.Softmax(masked, -1), [B, K, G * T, T]); // [B, K, G·T, T]
@@ -144,8 +150,7 @@ export function selfAttentionWithCache(
     const [pPast, pNew] = op.Split(op.Softmax(scores, -1), [S, T], -1) as [Value, Value];
     ctxv = op.Add(op.MatMul(pPast, pv), op.MatMul(pNew, vg)); // [B, K, G, T, D]
   }
-  const merged = op.Reshape(op.Transpose(op.Reshape(ctxv, [B, H, T, D]), [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
-  return { out: linear(ctx, `${path}.o_proj`, merged), present: { key: k, value: vt } };
+  return finish(ctxv);
 }
 
 /** Query rows per causal block for T tokens: the largest divisor of T not above `block` (T when off). */
@@ -175,10 +180,14 @@ function causalBlocks(q: Value, k: Value, vt: Value, bias: Value, scale: number,
     const vi = e === T ? vt : op.Slice(vt, [0], [e], [2]); // [B, K, e, D]
     const bi = op.Slice(bias, [s, 0], [e, e], [3, 4]); // [B, 1, 1, rows, e]
     const qi = op.Reshape(qs[i]!, [B, K, G * rows, D]); // [B, K, G·rows, D]
-    const scores = op.Mul(op.MatMul(qi, op.Transpose(ki, [0, 1, 3, 2])), scale); // [B, K, G·rows, e]
-    const masked = op.Add(op.Reshape(scores, [B, K, G, rows, e]), bi); // [B, K, G, rows, e]
-    const probs = op.Reshape(op.Softmax(masked, -1), [B, K, G * rows, e]);
-    out.push(op.Reshape(op.MatMul(probs, vi), [B, H, rows, D])); // [B, H, rows, D]
+    let ctxi: Value;
+    if (nnFormulation(q.graph).attentionCore === 'function') ctxi = attentionBlock(q.graph, qi, ki, vi, bi, G, scale);
+    else {
+      const scores = op.Mul(op.MatMul(qi, op.Transpose(ki, [0, 1, 3, 2])), scale); // [B, K, G·rows, e]
+      const masked = op.Add(op.Reshape(scores, [B, K, G, rows, e]), bi); // [B, K, G, rows, e]
+      ctxi = op.MatMul(op.Reshape(op.Softmax(masked, -1), [B, K, G * rows, e]), vi);
+    }
+    out.push(op.Reshape(ctxi, [B, H, rows, D])); // [B, H, rows, D]
   }
   return op.Concat(out, 2); // [B, H, T, D]
 }

@@ -25,6 +25,11 @@ export interface NnFormulation {
    */
   attentionBlock: number;
   /**
+   * 'stacked' attention's softmax(q kᵀ) v per block: 'function' is kernels/attention-block.ts (one call with
+   * a FlashAttention-style backward); 'primitives' is MatMul / Add / Softmax / MatMul differentiated op by op.
+   */
+  attentionCore: 'function' | 'primitives';
+  /**
    * LoRA on modules that read the same input (q/k/v, gate/up): 'shared' computes x·Aᵀ of the siblings in one
    * GEMM (src/peft/shared-input.ts); 'separate' does one thin GEMM per module.
    */
@@ -36,6 +41,7 @@ export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
   rmsNorm: 'fused',
   attention: 'stacked',
   attentionBlock: 0,
+  attentionCore: 'function',
   loraInput: 'shared',
 });
 

@@ -2,7 +2,8 @@
 // (src/nn/attention.ts, formulation `attentionBlock`). The blocks must not change the numbers: loss and
 // gradients equal those of the one-block attention (≤ 1e-6) on batches where the mask is more than causal:
 // left and right padding (a left pad's query row masks every key), packed documents, checkpointing, and a
-// T that the block size does not divide (the block rounds down to a divisor of T).
+// T that the block size does not divide (the block rounds down to a divisor of T); and the attention core as
+// kernels/attention-block.ts (the default: its own backward) equals the op-by-op one.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type BatchFeeds, type TrainableModel } from '../../src/models/index.js';
@@ -31,8 +32,8 @@ interface Run {
   softmaxes: number;
 }
 
-async function run(model: TrainableModel, feeds: BatchFeeds, attentionBlock: number, packed = false): Promise<Run> {
-  const opts = { B: 3, T, objective: causalLmObjective, withGrad: true, training: false, packed, formulation: { attentionBlock } };
+async function run(model: TrainableModel, feeds: BatchFeeds, attentionBlock: number, packed = false, attentionCore: 'function' | 'primitives' = 'primitives'): Promise<Run> {
+  const opts = { B: 3, T, objective: causalLmObjective, withGrad: true, training: false, packed, formulation: { attentionBlock, attentionCore } };
   const prog = await StepProgram.compile(model, opts, FAST);
   programs.push(prog);
   const res = await prog.run({ ...feeds, extras: { loss_scale: Tensor.fromNumbers([0.05], []) } }, model.trainableValues(prog.step.layout));
@@ -74,6 +75,9 @@ describe('causal attention blocks', () => {
     expect(six.softmaxes).toBe(2 * 4);
     expectSame(one, four);
     expectSame(one, six);
+    // kernels/attention-block.ts (the default core) in one block and in blocks of 4
+    expectSame(one, await run(peft, feeds, 0, false, 'function'));
+    expectSame(one, await run(peft, feeds, 4, false, 'function'));
   });
 
   it('leave them unchanged for packed documents and with gradient checkpointing', async () => {
@@ -92,5 +96,6 @@ describe('causal attention blocks', () => {
     const ckpt = await run(peft, feeds, 4, true);
     expect(ckpt.softmaxes).toBe(2 * 2 * 5); // each block's forward is recomputed in the backward
     expectSame(one, ckpt);
+    expectSame(one, await run(peft, feeds, 4, true, 'function'));
   });
 });
