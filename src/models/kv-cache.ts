@@ -15,7 +15,7 @@
 
 import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
-import { Graph, type Value } from '../graph/index.js';
+import { Graph } from '../graph/index.js';
 import type { KvPair } from '../nn/attention.js';
 import type { DeviceRequest, Session, SessionOptions } from '../runtime/index.js';
 import { createGraphSession } from './program.js';
@@ -65,8 +65,7 @@ export function buildKvGraph(model: TrainableModel, shape: KvGraphShape): KvGrap
   const D = cfg.headDim;
   const g = new Graph(S === 0 ? 'prefill' : 'decode');
   const layout = new ParamLayout(model.trainableParams());
-  const flat = layout.size > 0 ? g.input('params', 'float32', [layout.size]) : undefined;
-  const params = flat ? layout.unflatten(flat) : new Map<string, Value>();
+  const params = layout.inputs(g);
   const kvCache: KvCacheIO = { present: [], lastOnly: true };
   if (S > 0) {
     const past: KvPair[] = [];
@@ -178,10 +177,9 @@ export async function releaseGenerationPrograms(model: object): Promise<void> {
   }
 }
 
-/** Feeds for the flat trainable vector, packed once per generate call and fed to every step. */
+/** Feeds for the trainable parameters, packed once per generate call and fed to every step. */
 export function paramsFeed(model: TrainableModel, layout: ParamLayout): Record<string, Tensor> {
-  if (layout.size === 0) return {};
-  return { params: new Tensor('float32', [layout.size], model.trainableValues(layout)) };
+  return layout.feeds(model.trainableValues(layout));
 }
 
 /**

@@ -95,7 +95,7 @@ export class StepProgram {
       if (!params || params.length !== this.step.layout.size) {
         throw new TsFinetuneError('INVALID_ARGUMENT', `Expected ${this.step.layout.size} trainable values, got ${params?.length ?? 0}`);
       }
-      feeds.params = new Tensor('float32', [params.length], params);
+      Object.assign(feeds, this.step.layout.feeds(params));
     }
     if (this.step.graph.inputs.some((v) => v.name === 'step_seed')) feeds.step_seed = Tensor.int64([batch.stepSeed ?? 0], []);
     for (const e of this.step.extraInputs) {

@@ -120,8 +120,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   // With logits out it stays one block, so a left-padded row's (meaningless) logits equal transformers'.
   setNnFormulation(g, { attentionBlock: o.withLogits ? 0 : STEP_ATTENTION_BLOCK, ...o.formulation });
   const layout = new ParamLayout(model.trainableParams());
-  const flat = layout.size > 0 ? g.input('params', 'float32', [layout.size]) : undefined;
-  const params = flat ? layout.unflatten(flat) : new Map<string, Value>();
+  const params = layout.inputs(g);
   const inputs: DecoderInputs = {
     inputIds: g.input('input_ids', 'int64', [B, T]),
     attentionMask: g.input('attention_mask', 'int64', [B, T]),
@@ -176,7 +175,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   const metricNames = Object.keys(res.metrics);
   for (const k of metricNames) g.output(res.metrics[k]!, `metric.${k}`);
   if (o.withLogits) g.output(logits, 'logits');
-  if (o.withGrad && flat) {
+  if (o.withGrad && layout.size > 0) {
     const wrt = layout.specs.map((s) => params.get(s.name)!);
     // The backward starts once the loss and every metric exist. Left free, ORT ran the metrics' reads of the
     // [B, T, V] log-probabilities (GatherElements, ReduceMax) after the whole backward, keeping them alive
