@@ -65,6 +65,27 @@ function scaleBlocks(values: Value, scale: Value, n: number, blocksize: number):
   return full === n ? flat : op.Slice(flat, [0], [n], [0]);
 }
 
+/**
+ * decodeNibbles + scaleBlocks for a weight of whole blocks (n = blocks · blocksize, blocksize even): the
+ * byte indices are viewed as [blocks, blocksize / 2] first, so the Gather yields [blocks, blocksize / 2, 2] and the
+ * absmax Mul reads it with no Reshape between, which lets ORT write the product into the Gather's buffer:
+ * one float32 copy of W in flight instead of two (the backward's peak of QLoRA: bench/lora-memory.ts).
+ */
+function decodeScaledWholeBlocks(g: Graph, packed: Value, absmax: Value, blocksize: number, quantType: QuantType4bit): Value {
+  const blocks = absmax.shape[0]!;
+  // Cast, then Reshape: a Reshape straight on `packed` (itself an anchoring Reshape in the backward) made ORT
+  // 1.30's Reshape fusion emit a node reading a name it had removed.
+  const idx = op.Reshape(op.Cast(packed, 'int32'), [blocks, blocksize / 2]); // [blocks, bs/2]
+  const pairs = op.Gather(g.constant(pairTable(quantType)), idx, 0); // [blocks, bs/2, 2]
+  return op.Mul(pairs, op.Reshape(absmax, [blocks, 1, 1])); // [blocks, bs/2, 2]
+}
+
+/** The dequantised values [n] in element order, scaled block by block. */
+function dequantValues(g: Graph, packed: Value, absmax: Value, n: number, blocksize: number, quantType: QuantType4bit): Value {
+  if (blocksize % 2 === 0 && absmax.shape[0]! * blocksize === n) return decodeScaledWholeBlocks(g, packed, absmax, blocksize, quantType);
+  return scaleBlocks(decodeNibbles(g, packed, quantType), absmax, n, blocksize);
+}
+
 const cache = new Map<string, DefinedFunction>();
 
 function cached(name: string, make: () => DefinedFunction): DefinedFunction {
@@ -92,8 +113,7 @@ export function dequant4bitFunction(opts: Omit<Dequant4bitGraphOptions, 'dtype'>
         docString: `bitsandbytes ${quantType.toUpperCase()} dequantisation, blocksize ${blocksize}, shape [${shape.join(', ')}]`,
       },
       (g, [packed, absmax]) => {
-        const values = decodeNibbles(g, packed!, quantType);
-        return [op.Reshape(scaleBlocks(values, absmax!, n, blocksize), shape)];
+        return [op.Reshape(dequantValues(g, packed!, absmax!, n, blocksize, quantType), shape)];
       },
     ),
   );
@@ -124,8 +144,7 @@ export function dequant4bitNestedFunction(opts: Omit<Dequant4bitGraphOptions, 'd
       },
       (g, [packed, code, nestedAbsmax, quantMap, offset]) => {
         const absmax = nestedAbsmaxGraph(code!, nestedAbsmax!, quantMap!, offset!, nestedBlocksize); // [blocks]
-        const values = decodeNibbles(g, packed!, quantType);
-        return [op.Reshape(scaleBlocks(values, absmax, n, blocksize), shape)];
+        return [op.Reshape(dequantValues(g, packed!, absmax, n, blocksize, quantType), shape)];
       },
     ),
   );
