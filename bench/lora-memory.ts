@@ -2,7 +2,7 @@
 // without gradient checkpointing (issue 7 "Speed and memory": QLoRA peak RSS ≤ 0.35× fp32-LoRA peak, and
 // gradient checkpointing ≤ 0.5× without).
 //   npx tsx bench/lora-memory.ts [--B 2] [--T 1024] [--cases fp32,fp32+ckpt,nf4,nf4+ckpt] [--layers 24]
-//                                [--keep | --model-dir DIR]
+//                                [--keep | --model-dir DIR] [--attention-block ROWS]
 // The parent writes random fp32 weights as a sharded HF folder under /tmp (bench/lib/random-checkpoint.ts,
 // the 348.7M shape of bench/nf4-memory.ts), then runs each case in a fresh child process (maxRSS is per
 // process): fromPretrained (fp32, or BitsAndBytesConfig NF4 + double quant) → getPeftModel (LoRA r=16,
@@ -15,6 +15,7 @@
 // fine-tuning, so the checkpointing comparison measures something. The QLoRA comparison depends on the
 // opposite (weights dominating): at B=1, T=1024 the checkpointed QLoRA / fp32-LoRA ratio is lower
 // (docs/models.md "Memory" has both runs). Each case's RSS after each phase shows where the memory goes.
+// `--attention-block` overrides the step graphs' causal attention block (query rows; 0 = one block).
 // Not here: speed (lora-step.ts), the forward-only NF4 ratio (nf4-memory.ts).
 
 import { spawnSync } from 'node:child_process';
