@@ -16,6 +16,7 @@ import { linear, rmsNorm } from './layers.js';
 import { nnFormulation } from './formulation.js';
 import { applyRope, type RopeValues } from './rope.js';
 import { attentionBlock } from '../../kernels/attention-block.js';
+import { attentionTiles } from '../../kernels/attention-tiles.js';
 
 export interface AttentionConfig {
   numHeads: number; // H
@@ -181,7 +182,9 @@ function causalBlocks(q: Value, k: Value, vt: Value, bias: Value, scale: number,
     const bi = op.Slice(bias, [s, 0], [e, e], [3, 4]); // [B, 1, 1, rows, e]
     const qi = op.Reshape(qs[i]!, [B, K, G * rows, D]); // [B, K, G·rows, D]
     let ctxi: Value;
-    if (nnFormulation(q.graph).attentionCore === 'function') ctxi = attentionBlock(q.graph, qi, ki, vi, bi, G, scale);
+    const f = nnFormulation(q.graph);
+    if (f.attentionCore === 'function' && f.attentionKeyTiles && e > rows) ctxi = attentionTiles(qi, ki, vi, bi, G, scale, rows);
+    else if (f.attentionCore === 'function') ctxi = attentionBlock(q.graph, qi, ki, vi, bi, G, scale);
     else {
       const scores = op.Mul(op.MatMul(qi, op.Transpose(ki, [0, 1, 3, 2])), scale); // [B, K, G·rows, e]
       const masked = op.Add(op.Reshape(scores, [B, K, G, rows, e]), bi); // [B, K, G, rows, e]

@@ -30,6 +30,11 @@ export interface NnFormulation {
    */
   attentionCore: 'function' | 'primitives';
   /**
+   * With 'function' and blocks: a block reads its key prefix in tiles of the block's own size
+   * (kernels/attention-tiles.ts), so every block's score and probability tensors have one shape.
+   */
+  attentionKeyTiles: boolean;
+  /**
    * LoRA on modules that read the same input (q/k/v, gate/up): 'shared' computes x·Aᵀ of the siblings in one
    * GEMM (src/peft/shared-input.ts); 'separate' does one thin GEMM per module.
    */
@@ -42,6 +47,7 @@ export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
   attention: 'stacked',
   attentionBlock: 0,
   attentionCore: 'function',
+  attentionKeyTiles: true,
   loraInput: 'shared',
 });
 

@@ -4,6 +4,7 @@
 // function is float32-only, so the tolerance is rules-f32's: |a − n| ≤ 1e-3 + 1e-2·max(|a|, |n|), h = 3e-3.
 import { describe, expect, it } from 'vitest';
 import { attentionBlock } from '../../kernels/attention-block.js';
+import { attentionTiles } from '../../kernels/attention-tiles.js';
 import { gradCheck, type GradCheckCase } from '../../src/autodiff/grad-check.js';
 import { Tensor } from '../../src/core/index.js';
 import type { Graph, Value } from '../../src/graph/index.js';
@@ -43,11 +44,24 @@ describe('attentionBlock gradient', () => {
     expect(Math.max(...res.map((r) => r.worst.error / r.worst.tolerance))).toBeLessThan(0.5);
   });
 
+  it('in key tiles (kernels/attention-tiles.ts): matches central differences', async () => {
+    const tiles = (name: string, B: number, K: number, G: number, R: number, n: number, D: number): GradCheckCase => ({
+      name,
+      inputs: [{ shape: [B, K, G * R, D] }, { shape: [B, K, n * R, D] }, { shape: [B, K, n * R, D] }],
+      build: (g, [q, k, v]) => attentionTiles(q!, k!, v!, bias(g, B, R, n * R), G, 1 / Math.sqrt(D), R),
+    });
+    const cases = [tiles('2 tiles, GQA', 2, 2, 2, 3, 2, 4), tiles('3 tiles, MHA', 1, 2, 1, 2, 3, 2)];
+    const res = await gradCheck(cases, runner, { dtype: 'float32', eps: 3e-3, rtol: 1e-2, atol: 1e-3, seed: 6 });
+    expect(res.filter((r) => !r.ok).map((r) => `${r.name}: ${JSON.stringify(r.worst)}`)).toEqual([]);
+    expect(Math.max(...res.map((r) => r.worst.error / r.worst.tolerance))).toBeLessThan(0.5);
+  });
+
   it('names the shapes that do not fit', async () => {
     const { Graph } = await import('../../src/graph/index.js');
     const g = new Graph('bad');
     const q = g.input('q', 'float32', [1, 2, 6, 4]);
     const k = g.input('k', 'float32', [1, 2, 5, 4]);
     expect(() => attentionBlock(g, q, k, k, bias(g, 1, 3, 4), 2, 0.5)).toThrow(/bias \[1, 1, 1, 3, 4\]/);
+    expect(() => attentionTiles(q, k, k, bias(g, 1, 3, 5), 2, 0.5, 3)).toThrow(/E a multiple of 3/);
   });
 });

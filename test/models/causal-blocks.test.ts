@@ -3,7 +3,8 @@
 // gradients equal those of the one-block attention (≤ 1e-6) on batches where the mask is more than causal:
 // left and right padding (a left pad's query row masks every key), packed documents, checkpointing, and a
 // T that the block size does not divide (the block rounds down to a divisor of T); and the attention core as
-// kernels/attention-block.ts (the default: its own backward) equals the op-by-op one.
+// kernels/attention-block.ts and, for blocks past the first, kernels/attention-tiles.ts (the defaults: their
+// own backward) equal the op-by-op one.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type BatchFeeds, type TrainableModel } from '../../src/models/index.js';
@@ -32,12 +33,12 @@ interface Run {
   softmaxes: number;
 }
 
-async function run(model: TrainableModel, feeds: BatchFeeds, attentionBlock: number, packed = false, attentionCore: 'function' | 'primitives' = 'primitives'): Promise<Run> {
-  const opts = { B: 3, T, objective: causalLmObjective, withGrad: true, training: false, packed, formulation: { attentionBlock, attentionCore } };
+async function run(model: TrainableModel, feeds: BatchFeeds, attentionBlock: number, packed = false, attentionCore: 'function' | 'primitives' = 'primitives', attentionKeyTiles = true): Promise<Run> {
+  const opts = { B: 3, T, objective: causalLmObjective, withGrad: true, training: false, packed, formulation: { attentionBlock, attentionCore, attentionKeyTiles } };
   const prog = await StepProgram.compile(model, opts, FAST);
   programs.push(prog);
   const res = await prog.run({ ...feeds, extras: { loss_scale: Tensor.fromNumbers([0.05], []) } }, model.trainableValues(prog.step.layout));
-  const softmaxes = prog.step.graph.nodes.filter((n) => n.opType === 'Softmax').length;
+  const softmaxes = prog.opCounts.get('Softmax') ?? 0;
   return { loss: res.loss, grads: res.grads!, softmaxes };
 }
 
@@ -77,7 +78,8 @@ describe('causal attention blocks', () => {
     expectSame(one, six);
     // kernels/attention-block.ts (the default core) in one block and in blocks of 4
     expectSame(one, await run(peft, feeds, 0, false, 'function'));
-    expectSame(one, await run(peft, feeds, 4, false, 'function'));
+    expectSame(one, await run(peft, feeds, 4, false, 'function')); // key prefixes in tiles (kernels/attention-tiles.ts)
+    expectSame(one, await run(peft, feeds, 4, false, 'function', false)); // one [M, E] tensor per block
   });
 
   it('leave them unchanged for packed documents and with gradient checkpointing', async () => {
@@ -97,5 +99,6 @@ describe('causal attention blocks', () => {
     expect(ckpt.softmaxes).toBe(2 * 2 * 5); // each block's forward is recomputed in the backward
     expectSame(one, ckpt);
     expectSame(one, await run(peft, feeds, 4, true, 'function'));
+    expectSame(one, await run(peft, feeds, 4, true, 'function', false));
   });
 });

@@ -29,7 +29,7 @@ async function step(model: TrainableModel, training: boolean): Promise<Run> {
   const prog = await StepProgram.compile(model, { B, T, objective: causalLmObjective, withGrad: true, training }, FAST);
   programs.push(prog);
   const res = await prog.run({ ...feeds, extras: { loss_scale: Tensor.fromNumbers([1 / 11], []) }, stepSeed: 1234 }, model.trainableValues(prog.step.layout));
-  return { loss: res.loss, grads: res.grads!, nodes: prog.step.graph.nodes.length };
+  return { loss: res.loss, grads: res.grads!, nodes: prog.nodeCount };
 }
 
 /** The same step without and with checkpointing (toggled on the base model). */
