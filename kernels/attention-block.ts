@@ -14,7 +14,7 @@
 
 import { TsFinetuneError } from '../src/core/index.js';
 import { defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Graph, type Value } from '../src/graph/index.js';
-import { registerFunctionGradient } from '../src/autodiff/index.js';
+import { registerFunctionGradient, type GradContext } from '../src/autodiff/index.js';
 
 interface Shapes {
   B: number;
@@ -87,15 +87,41 @@ function forwardFunction(s: Shapes): DefinedFunction {
     },
   );
   registerFunctionGradient(KERNEL_DOMAIN, name, (c) => {
-    const dctx = c.dy(0);
-    if (c.needs(3)) throw new TsFinetuneError('GRAPH_ERROR', 'AttentionBlock: the attention bias does not take a gradient');
-    if (c.dy(1) !== null) throw new TsFinetuneError('GRAPH_ERROR', 'AttentionBlock: its probabilities output is for the backward only');
-    if (dctx === null || ![0, 1, 2].some((i) => c.needs(i))) return [null, null, null, null];
+    const dctx = attentionGradGuard('AttentionBlock', c, 1);
+    if (dctx === null) return [null, null, null, null];
     const [dq, dk, dv] = backwardFunction(s).call(c.g, [c.x(0), c.x(1), c.x(2), c.y(1), c.y(0), dctx]);
     return [c.needs(0) ? dq! : null, c.needs(1) ? dk! : null, c.needs(2) ? dv! : null, null];
   });
   fns.set(name, f);
   return f;
+}
+
+/** The dims of an attention call's operands, checked: q [B, K, G·R, D], k and v [B, K, E, D], bias [B, 1, 1, R, E]. */
+export function attentionDims(what: string, q: Value, k: Value, v: Value, bias: Value, G: number, tile = 0): { B: number; K: number; R: number; E: number; D: number } {
+  const [B, K, M, D] = q.shape as [number, number, number, number];
+  const E = k.shape[2]!;
+  const R = M / G;
+  const ok =
+    q.rank === 4 && k.rank === 4 && v.rank === 4 && bias.rank === 5 && Number.isInteger(R) && (tile === 0 || (E % tile === 0 && E > 0)) &&
+    [k, v].every((t) => t.shape[0] === B && t.shape[1] === K && t.shape[2] === E && t.shape[3] === D) &&
+    bias.shape[0] === B && bias.shape[1] === 1 && bias.shape[2] === 1 && bias.shape[3] === R && bias.shape[4] === E;
+  if (!ok) {
+    const tiles = tile === 0 ? '' : ` and E a multiple of ${tile}`;
+    throw new TsFinetuneError('SHAPE_MISMATCH', `${what}: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}], bias [${bias.shape.join(', ')}] do not fit [B, K, G·R, D], [B, K, E, D], [B, K, E, D], [B, 1, 1, R, E] with G ${G}${tiles}`);
+  }
+  if ([q, k, v, bias].some((t) => t.dtype !== 'float32')) throw new TsFinetuneError('GRAPH_ERROR', `${what}: q, k, v and bias must be float32`);
+  return { B, K, R, E, D };
+}
+
+/**
+ * The gradient rule's common part for an attention call (q, k, v, bias) → (ctx, probabilities…): refuses a
+ * bias gradient and gradients arriving at the probabilities; null when nothing needs a gradient.
+ */
+export function attentionGradGuard(what: string, c: GradContext, probabilityOutputs: number): Value | null {
+  if (c.needs(3)) throw new TsFinetuneError('GRAPH_ERROR', `${what}: the attention bias does not take a gradient`);
+  for (let j = 1; j <= probabilityOutputs; j++) if (c.dy(j) !== null) throw new TsFinetuneError('GRAPH_ERROR', `${what}: its probability outputs are for the backward only`);
+  const dctx = c.dy(0);
+  return dctx === null || ![0, 1, 2].some((i) => c.needs(i)) ? null : dctx;
 }
 
 /**
@@ -105,16 +131,6 @@ function forwardFunction(s: Shapes): DefinedFunction {
  * const ctx = attentionBlock(g, qf, k, vt, bias, 2, 1 / Math.sqrt(D));
  */
 export function attentionBlock(g: Graph, q: Value, k: Value, v: Value, bias: Value, G: number, scale: number): Value {
-  const [B, K, M, D] = q.shape as [number, number, number, number];
-  const E = k.shape[2]!;
-  const R = M / G;
-  const ok =
-    q.rank === 4 && k.rank === 4 && v.rank === 4 && bias.rank === 5 && Number.isInteger(R) &&
-    [k, v].every((t) => t.shape[0] === B && t.shape[1] === K && t.shape[2] === E && t.shape[3] === D) &&
-    bias.shape[0] === B && bias.shape[1] === 1 && bias.shape[2] === 1 && bias.shape[3] === R && bias.shape[4] === E;
-  if (!ok) {
-    throw new TsFinetuneError('SHAPE_MISMATCH', `attentionBlock: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}], bias [${bias.shape.join(', ')}] do not fit [B, K, G·R, D], [B, K, E, D], [B, K, E, D], [B, 1, 1, R, E] with G ${G}`);
-  }
-  if ([q, k, v, bias].some((t) => t.dtype !== 'float32')) throw new TsFinetuneError('GRAPH_ERROR', 'attentionBlock: q, k, v and bias must be float32');
+  const { B, K, R, E, D } = attentionDims('attentionBlock', q, k, v, bias, G);
   return forwardFunction({ B, K, G, R, E, D, scale }).call(g, [q, k, v, bias])[0]!;
 }

@@ -12,7 +12,7 @@
 // The softmax is the usual max-subtracted one, split over tiles: P_j equals Softmax's output to rounding.
 // Not here: which blocks and tiles (src/nn/attention.ts).
 
-import { TsFinetuneError } from '../src/core/index.js';
+import { attentionDims, attentionGradGuard } from './attention-block.js';
 import { defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Value } from '../src/graph/index.js';
 import { registerFunctionGradient } from '../src/autodiff/index.js';
 
@@ -100,10 +100,8 @@ function forwardFunction(s: Shapes): DefinedFunction {
     },
   );
   registerFunctionGradient(KERNEL_DOMAIN, name, (c) => {
-    if (c.needs(3)) throw new TsFinetuneError('GRAPH_ERROR', 'AttentionTiles: the attention bias does not take a gradient');
-    for (let j = 1; j <= s.n; j++) if (c.dy(j) !== null) throw new TsFinetuneError('GRAPH_ERROR', 'AttentionTiles: its probability outputs are for the backward only');
-    const dctx = c.dy(0);
-    if (dctx === null || ![0, 1, 2].some((i) => c.needs(i))) return [null, null, null, null];
+    const dctx = attentionGradGuard('AttentionTiles', c, s.n);
+    if (dctx === null) return [null, null, null, null];
     const ps = Array.from({ length: s.n }, (_, j) => c.y(j + 1));
     const [dq, dk, dv] = backwardFunction(s).call(c.g, [c.x(0), c.x(1), c.x(2), c.y(0), dctx, ...ps]);
     return [c.needs(0) ? dq! : null, c.needs(1) ? dk! : null, c.needs(2) ? dv! : null, null];
@@ -119,17 +117,6 @@ function forwardFunction(s: Shapes): DefinedFunction {
  * const ctx = attentionTiles(qi, kPrefix, vPrefix, biasRows, 2, 1 / Math.sqrt(D), 256);
  */
 export function attentionTiles(q: Value, k: Value, v: Value, bias: Value, G: number, scale: number, tile: number): Value {
-  const [B, K, M, D] = q.shape as [number, number, number, number];
-  const E = k.shape[2]!;
-  const R = M / G;
-  const n = E / tile;
-  const ok =
-    q.rank === 4 && k.rank === 4 && v.rank === 4 && bias.rank === 5 && Number.isInteger(R) && Number.isInteger(n) && n >= 1 &&
-    [k, v].every((t) => t.shape[0] === B && t.shape[1] === K && t.shape[2] === E && t.shape[3] === D) &&
-    bias.shape[0] === B && bias.shape[1] === 1 && bias.shape[2] === 1 && bias.shape[3] === R && bias.shape[4] === E;
-  if (!ok) {
-    throw new TsFinetuneError('SHAPE_MISMATCH', `attentionTiles: q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}], bias [${bias.shape.join(', ')}] do not fit [B, K, G·R, D], [B, K, E, D], [B, K, E, D], [B, 1, 1, R, E] with G ${G} and E a multiple of ${tile}`);
-  }
-  if ([q, k, v, bias].some((t) => t.dtype !== 'float32')) throw new TsFinetuneError('GRAPH_ERROR', 'attentionTiles: q, k, v and bias must be float32');
-  return forwardFunction({ B, K, G, R, Tk: tile, n, D, scale }).call(q.graph, [q, k, v, bias])[0]!;
+  const { B, K, R, E, D } = attentionDims('attentionTiles', q, k, v, bias, G, tile);
+  return forwardFunction({ B, K, G, R, Tk: tile, n: E / tile, D, scale }).call(q.graph, [q, k, v, bias])[0]!;
 }
