@@ -7,7 +7,9 @@
 // tokens' keys (after RoPE) and values, and attends over cached ones passed in.
 // Without a past (training), the G query heads of a KV head are stacked as GEMM rows ([B, K, G·T, D]) by
 // default: see the comment there and docs/performance.md; 'grouped' (the earlier [B, K, G, T, D] form with
-// broadcast K/V) stays selectable through src/nn/formulation.ts for A/B measurements.
+// broadcast K/V) stays selectable through src/nn/formulation.ts for A/B measurements. Step graphs split it
+// into causal query blocks that skip the masked keys (causalBlocks); each block's softmax·v is a kernels/
+// function with its own backward (attention-block.ts, attention-tiles.ts).
 
 import { Tensor } from '../core/tensor.js';
 import { op, type Graph, type Value } from '../graph/index.js';
