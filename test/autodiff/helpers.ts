@@ -32,3 +32,13 @@ export function f64(t: Tensor | undefined): Float64Array {
   if (!t) throw new Error('missing output');
   return Float64Array.from(t.data as ArrayLike<number>);
 }
+
+/** Run `g` once on `feeds` in a session of its own, released afterwards. */
+export async function runOnce(g: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+  const s = await openGraph(g);
+  try {
+    return await s.run(feeds);
+  } finally {
+    await s.release();
+  }
+}

@@ -4,21 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor } from '../../src/core/index.js';
-import { Graph, op, toModelProto } from '../../src/graph/index.js';
-import { encodeModel } from '../../src/onnx/encode.js';
-import { createSession } from '../../src/runtime/index.js';
-import { backward, trainingSessionOptions } from '../../src/autodiff/index.js';
+import { Graph, op } from '../../src/graph/index.js';
+import { backward } from '../../src/autodiff/index.js';
 import { halfLinear } from '../../kernels/half-linear.js';
+import { runOnce } from '../autodiff/helpers.js';
 
-async function run(g: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const { model } = toModelProto(g);
-  const s = await createSession(encodeModel(model), { worker: false, reuse: false, threads: 1, ...trainingSessionOptions });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
+const run = runOnce;
 
 function random(rng: Rng, n: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal());

@@ -4,26 +4,17 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor } from '../../src/core/index.js';
-import { Graph, op, toModelProto, type Value } from '../../src/graph/index.js';
-import { encodeModel } from '../../src/onnx/encode.js';
-import { createSession } from '../../src/runtime/index.js';
-import { backward, trainingSessionOptions } from '../../src/autodiff/index.js';
+import { Graph, op, type Value } from '../../src/graph/index.js';
+import { backward } from '../../src/autodiff/index.js';
 import { causalLmLoss } from '../../src/nn/loss.js';
 import { lmHeadLoss } from '../../kernels/lm-head-loss.js';
+import { runOnce } from '../autodiff/helpers.js';
 
 const N = 10;
 const C = 8;
 const V = 24;
 
-async function run(g: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const { model } = toModelProto(g);
-  const s = await createSession(encodeModel(model), { worker: false, reuse: false, threads: 1, ...trainingSessionOptions });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
+const run = runOnce;
 
 /** loss sum, count, correct and dh of one formulation, scaled by 0.37 before the backward. */
 async function evaluate(w: Tensor, feeds: Record<string, Tensor>, fused: boolean, chunkBytes?: number): Promise<Record<string, Tensor>> {

@@ -3,23 +3,14 @@
 // subnormal blocks, FP4's −0, double quant with a partial nested block), and MatMulBnb4's backward.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
-import { Graph, op, toModelProto } from '../../src/graph/index.js';
-import { encodeModel } from '../../src/onnx/encode.js';
-import { createSession } from '../../src/runtime/index.js';
-import { backward, trainingSessionOptions } from '../../src/autodiff/index.js';
+import { Graph, op } from '../../src/graph/index.js';
+import { backward } from '../../src/autodiff/index.js';
 import { dequantize4bit, quantize4bit, type Quantized4bit, type QuantType4bit } from '../../src/quant/index.js';
 import { dequant4bitFunction, dequantize4bitGraph, dequantize4bitNestedGraph, registerBnb4Gradient } from '../../kernels/nf4-dequant.js';
 import { bits, f32, genWeight, golden } from '../quant/golden.js';
+import { runOnce } from '../autodiff/helpers.js';
 
-async function run(g: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-  const { model } = toModelProto(g);
-  const s = await createSession(encodeModel(model), { worker: false, reuse: false, threads: 1, ...trainingSessionOptions });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
+const run = runOnce;
 
 function plainGraph(q: Quantized4bit, dtype?: 'float16'): Graph {
   const g = new Graph('dequant');
