@@ -2,7 +2,7 @@
 // without gradient checkpointing (issue 7 "Speed and memory": QLoRA peak RSS ≤ 0.35× fp32-LoRA peak, and
 // gradient checkpointing ≤ 0.5× without).
 //   npx tsx bench/lora-memory.ts [--B 2] [--T 1024] [--cases fp32,fp32+ckpt,nf4,nf4+ckpt] [--layers 24]
-//                                [--keep | --model-dir DIR] [--attention-block ROWS]
+//                                [--keep | --model-dir DIR] [--attention-block ROWS] [--detail]
 // The parent writes random fp32 weights as a sharded HF folder under /tmp (bench/lib/random-checkpoint.ts,
 // the 348.7M shape of bench/nf4-memory.ts), then runs each case in a fresh child process (maxRSS is per
 // process): fromPretrained (fp32, or BitsAndBytesConfig NF4 + double quant) → getPeftModel (LoRA r=16,
@@ -16,10 +16,11 @@
 // opposite (weights dominating): at B=1, T=1024 the checkpointed QLoRA / fp32-LoRA ratio is lower
 // (docs/models.md "Memory" has both runs). Each case's RSS after each phase shows where the memory goes.
 // `--attention-block` overrides the step graphs' causal attention block (query rows; 0 = one block).
+// `--detail` prints, per case and phase, anonymous memory vs memory-mapped file pages (rssDetail).
 // Not here: speed (lora-step.ts), the forward-only NF4 ratio (nf4-memory.ts).
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,7 @@ import { argOf, checkpointSize, describeShape, llamaConfigJson, shapeFromArgs, w
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => argOf(argv, name, dflt);
+const flag = (name: string): boolean => argv.includes(`--${name}`);
 const MB = 2 ** 20;
 const QLORA_TARGET = 0.35;
 const CKPT_TARGET = 0.5;
@@ -58,6 +60,17 @@ interface ChildResult {
   loss: number;
 }
 
+/**
+ * Where the RSS is (--detail): anonymous memory (JS heap, ArrayBuffers, ORT's arena and packed weights)
+ * vs file pages (external-data files ORT memory-maps: the 4-bit weights it reads), and the ArrayBuffers
+ * among the anonymous memory (the host's weights, trainable values, optimizer state).
+ */
+function rssDetail(): string {
+  const kb = (k: string): number => Number(/(\d+) kB/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8').split('\n').find((l) => l.startsWith(`${k}:`)) ?? '')?.[1] ?? NaN);
+  const mb = (x: number): string => `${Math.round(x / 1024)} MB`;
+  return `anonymous ${mb(kb('Anonymous'))} (ArrayBuffers ${Math.round(process.memoryUsage().arrayBuffers / MB)} MB), file pages ${mb(kb('Rss') - kb('Anonymous'))}`;
+}
+
 async function child(): Promise<void> {
   const dir = arg('dir', '');
   const name = arg('case', 'fp32') as CaseName;
@@ -68,6 +81,7 @@ async function child(): Promise<void> {
   const mark = (phase: string): void => {
     const now = performance.now();
     phases.push({ name: phase, rssMB: process.memoryUsage().rss / MB, peakMB: process.resourceUsage().maxRSS / 1024, seconds: (now - t) / 1000 });
+    if (flag('detail')) process.stderr.write(`  ${name} after ${phase}: ${rssDetail()}\n`);
     t = now;
   };
   mark('imports');
@@ -99,10 +113,12 @@ async function child(): Promise<void> {
 function runChild(dir: string, name: CaseName, B: number, T: number): ChildResult {
   const self = fileURLToPath(import.meta.url);
   const args = ['--import', 'tsx', self, '--child', '--dir', dir, '--case', name, '--B', String(B), '--T', String(T)];
+  if (flag('detail')) args.push('--detail');
   const block = arg('attention-block', '');
   if (block !== '') args.push('--attention-block', block);
   const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (flag('detail')) process.stderr.write(p.stderr.split('\n').filter((l) => l.startsWith('  ') && l.includes(' after ')).join('\n') + '\n');
   if (!line) throw new Error(`child (${name}) failed (status ${p.status}, signal ${p.signal}):\n${p.stderr.slice(-3000)}`);
   return JSON.parse(line.slice(7)) as ChildResult;
 }

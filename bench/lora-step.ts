@@ -69,6 +69,8 @@ const VARIANTS: Record<string, Variant> = {
   'lora-separate': { formulation: { loraInput: 'separate' }, session: {}, about: 'final with one LoRA A GEMM per module' },
   baseline: { formulation: { ...BEFORE, ...ROUND1 }, session: {}, optimizer: { engine: 'graph' }, about: 'RoPE and RMSNorm from primitives, grouped attention with broadcast K/V (before)' },
   final: { formulation: {}, session: {}, about: 'the library defaults now' },
+  'head-chunked': { formulation: { lmHeadLoss: 'chunked' }, session: {}, about: 'final with the head + loss in chunks of 256 tokens (kernels/lm-head-loss.ts, as under checkpointing)' },
+  'head-1024': { formulation: { lmHeadLoss: 'chunked', lmHeadChunkBytes: 1024 * 4 * 32000 }, session: {}, about: 'final with the head + loss as kernels/lm-head-loss.ts in one chunk' },
   'final+malloc': { formulation: {}, session: {}, env: MALLOC_ENV, about: 'final in a process with the MALLOC_* settings' },
   'rope-fused': { formulation: { ...BEFORE, rope: 'fused' }, session: {}, about: 'baseline + com.microsoft RotaryEmbedding' },
   'rmsnorm-fused': { formulation: { ...BEFORE, rmsNorm: 'fused' }, session: {}, about: 'baseline + SimplifiedLayerNormalization' },
@@ -82,6 +84,9 @@ const VARIANTS: Record<string, Variant> = {
   'blocks-64': { formulation: { attentionBlock: 64 }, session: {}, about: 'final, causal attention in query blocks of 64 tokens' },
   'blocks-32': { formulation: { attentionBlock: 32 }, session: {}, about: 'final, causal attention in query blocks of 32 tokens' },
   'affinity-2': { formulation: {}, session: { sessionConfig: { 'session.intra_op_thread_affinities': '2' } }, about: 'final, the ORT worker thread pinned to CPU 2' },
+  'in-process': { formulation: {}, session: { worker: false }, about: 'final with ORT on the calling thread (no worker: no input copies, no messages)' },
+  'threads-4': { formulation: {}, session: { threads: 4 }, about: 'final with 4 ORT threads (GEMMs split in 4 parts, taken by whichever core is free)' },
+  'threads-4-nospin': { formulation: {}, session: { threads: 4, sessionConfig: { 'session.intra_op.allow_spinning': '0' } }, about: 'threads-4, threads do not spin' },
   'opt-extended': { formulation: {}, session: { graphOptimizationLevel: 'extended' }, about: 'final at optimization level extended' },
 };
 

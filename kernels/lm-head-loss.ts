@@ -1,17 +1,20 @@
 // The causal-LM head and loss in token chunks, for a FROZEN head weight (LoRA / QLoRA): an ONNX function
-//   (h [N, C], W [V, C], targets [N] int64) → (lossSum, count, correct)
-// = Σ over valid rows of −log softmax(h·Wᵀ)[target], the number of valid rows (target ≠ −100), and how many
-// of them the argmax predicts — src/nn/loss.ts causalLmLoss on the head's logits — with its own
-// gradient dh that recomputes each chunk's logits instead of keeping any:
-//   dlogits = gy·valid·(softmax(h·Wᵀ) − onehot(target))   (the Exp + ScatterElements(add) form, DESIGN.md)
-//   dh      = dlogits · W
-// Why: the plain head + loss keeps [N, V] float32 buffers alive from the forward into the backward (the
-// log-probabilities, then probabilities and dlogits: 125 MB each per 1k tokens at V = 32000), the largest
-// activations left once the decoder blocks are checkpointed. Here at most one chunk of rows is live: each
-// chunk starts only after the previous one finished (a zero-copy Reshape alias on its result), in the
-// forward and in the backward. W is float32 (an ordinary MatMul, pre-packed by ORT) or 16-bit, cast in row
-// blocks as kernels/half-linear.ts does. The gradient reaches h only: W must not be trained (callers check).
-// Not here: when to use it (src/models/step-graph.ts: with gradient checkpointing and the causal-LM objective).
+//   (h [N, C], W [V, C], targets [N] int64) → (lossSum, count, correct, dh)
+// = Σ over valid rows of −log softmax(h·Wᵀ)[target], the number of valid rows (target ≠ −100), how many
+// of them the argmax predicts — src/nn/loss.ts causalLmLoss on the head's logits — and d lossSum / dh,
+// computed chunk by chunk while the chunk's log-probabilities exist:
+//   dh = valid·(softmax(h·Wᵀ) − onehot(target))·W   (the Exp + ScatterElements(add) form, DESIGN.md)
+// The gradient rule only scales dh by the upstream gradient (a scalar): lossSum is the function's only
+// differentiable output. Why: the plain head + loss keeps [N, V] float32 buffers alive from the forward into
+// the backward (the log-probabilities, then probabilities and dlogits: 125 MB each per 1k tokens at
+// V = 32000), the largest activations left once the decoder blocks are checkpointed. Here at most one
+// chunk's [n, V] buffers are live: each chunk starts only after the previous one finished (zero-copy
+// Reshape aliases on its results). The first version recomputed each chunk's logits in the backward
+// instead: one more [N, C]·[C, V] GEMM per step for the [N, C] dh this one keeps (8 MB at 2 × 1024 tokens,
+// C = 1024). W is float32 (an ordinary MatMul, pre-packed by ORT) or 16-bit, cast in row blocks as
+// kernels/half-linear.ts does. The gradient reaches h only: W must not be trained (callers check).
+// Not here: when to use it (src/models/step-graph.ts: with gradient checkpointing and the causal-LM
+// objective; src/nn/formulation.ts `lmHeadLoss` for steps without checkpointing).
 
 import { TsFinetuneError } from '../src/core/index.js';
 import { attr, defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Graph, type Value } from '../src/graph/index.js';
@@ -82,11 +85,10 @@ function timesW(g: Graph, d: Value, w: Value): Value {
 }
 
 /**
- * Σ −log p(target), valid rows, argmax hits of logits [n, V] (src/nn/loss.ts tokenScores' formulation,
- * restated: kernels/ may not import nn): LogSoftmax, GatherElements at the target, ReduceMax for argmax.
+ * Σ −log p(target), valid rows, argmax hits of log-probabilities [n, V] (src/nn/loss.ts tokenScores'
+ * formulation, restated: kernels/ may not import nn): GatherElements at the target, ReduceMax for argmax.
  */
-function chunkLoss(logits: Value, targets: Value): { loss: Value; count: Value; correct: Value } {
-  const logp = op.LogSoftmax(logits, 1); // [n, V]
+function chunkLoss(logp: Value, targets: Value): { loss: Value; count: Value; correct: Value } {
   const validB = op.Not(op.Equal(targets, -100)); // [n]
   const valid = op.Cast(validB, 'float32');
   const idx = op.Unsqueeze(op.Where(validB, targets, 0), [1]); // [n, 1]; ignored rows read index 0, masked below
@@ -114,60 +116,51 @@ function key(s: Shapes): string {
   return `${s.wDtype}_${s.N}x${s.C}_V${s.V}_r${s.per}`;
 }
 
-function specInputs(s: Shapes): { name: string; dtype: Value['dtype']; shape: number[] }[] {
-  return [
-    { name: 'h', dtype: 'float32', shape: [s.N, s.C] },
-    { name: 'w', dtype: s.wDtype, shape: [s.V, s.C] },
-    { name: 'targets', dtype: 'int64', shape: [s.N] },
-  ];
+/**
+ * One chunk's d lossSum / dh: (softmax − onehot(target))·W, rows of ignored targets zero. The validity
+ * scales the [n, C] product, not the [n, V] probabilities: one pass over the chunk's logits fewer.
+ */
+function chunkDh(g: Graph, logp: Value, targets: Value, w: Value): Value {
+  const n = targets.shape[0]!;
+  const ignored = op.Equal(targets, -100); // [n]
+  const idx = op.Unsqueeze(op.Where(ignored, 0, targets), [1]); // [n, 1]
+  const minusOne = op.Expand(g.scalar(-1), [n, 1]);
+  const dl = op.ScatterElements(op.Exp(logp), idx, minusOne, 1, 'add'); // [n, V]
+  return op.Mul(timesW(g, dl, w), op.Unsqueeze(op.Cast(op.Not(ignored), 'float32'), [1])); // [n, C]
 }
 
-function backwardFunction(s: Shapes): DefinedFunction {
-  const name = `LmHeadLossDh_${key(s)}`;
-  let f = fns.get(name);
-  if (f) return f;
-  f = defineFunction(
-    { name, inputs: [...specInputs(s), { name: 'gy', dtype: 'float32', shape: [] }], docString: `dh of LmHeadLoss, ${s.per} rows at a time (kernels/lm-head-loss.ts)` },
-    (g, [h, w, targets, gy]) => {
-      const parts: Value[] = [];
-      let prev: Value = gy!;
-      for (const r of ranges(s.N, s.per)) {
-        const hc = rows(aliasAfter(g, h!, prev), r); // [n, C], after the previous chunk's dh
-        const tc = rows(targets!, r); // [n]
-        const valid = op.Cast(op.Not(op.Equal(tc, -100)), 'float32'); // [n]
-        const idx = op.Unsqueeze(op.Where(op.Equal(tc, -100), 0, tc), [1]); // [n, 1]
-        const p = op.Exp(op.LogSoftmax(logitsOf(g, hc, w!), 1)); // [n, V]
-        const minusOne = op.Expand(g.scalar(-1), [r[1] - r[0], 1]);
-        const dl = op.Mul(op.ScatterElements(p, idx, minusOne, 1, 'add'), op.Unsqueeze(op.Mul(valid, gy!), [1])); // [n, V]
-        const dh = timesW(g, dl, w!); // [n, C]
-        parts.push(dh);
-        prev = dh;
-      }
-      return [parts.length === 1 ? parts[0]! : op.Concat(parts, 0)];
-    },
-  );
-  fns.set(name, f);
-  return f;
-}
-
-function forwardFunction(s: Shapes): DefinedFunction {
+function lossFunction(s: Shapes): DefinedFunction {
   const name = `LmHeadLoss_${key(s)}`;
   let f = fns.get(name);
   if (f) return f;
   f = defineFunction(
-    { name, inputs: specInputs(s), docString: `causal-LM head + loss over ${s.N} rows, ${s.per} at a time (kernels/lm-head-loss.ts)` },
+    {
+      name,
+      inputs: [
+        { name: 'h', dtype: 'float32', shape: [s.N, s.C] },
+        { name: 'w', dtype: s.wDtype, shape: [s.V, s.C] },
+        { name: 'targets', dtype: 'int64', shape: [s.N] },
+      ],
+      docString: `causal-LM head + loss and its dh over ${s.N} rows, ${s.per} at a time (kernels/lm-head-loss.ts)`,
+    },
     (g, [h, w, targets]) => {
       let lossSum: Value | undefined;
       let count: Value | undefined;
       let correct: Value | undefined;
+      const dh: Value[] = [];
       for (const r of ranges(s.N, s.per)) {
-        const hc = rows(lossSum && correct ? aliasAfter(g, aliasAfter(g, h!, lossSum), correct) : h!, r); // after the previous chunk
-        const { loss: l, count: c, correct: k } = chunkLoss(logitsOf(g, hc, w!), rows(targets!, r));
+        // After the previous chunk's dh, loss and argmax hits: all its reads of its [n, V] buffers are done.
+        const prev = dh[dh.length - 1];
+        const hc = rows(prev ? aliasAfter(g, aliasAfter(g, aliasAfter(g, h!, prev), lossSum!), correct!) : h!, r);
+        const tc = rows(targets!, r);
+        const logp = op.LogSoftmax(logitsOf(g, hc, w!), 1); // [n, V]
+        const { loss: l, count: c, correct: k } = chunkLoss(logp, tc);
         lossSum = lossSum ? op.Add(lossSum, l) : l;
         count = count ? op.Add(count, c) : c;
         correct = correct ? op.Add(correct, k) : k;
+        dh.push(chunkDh(g, logp, tc, w!));
       }
-      return [lossSum!, count!, correct!];
+      return [lossSum!, count!, correct!, dh.length === 1 ? dh[0]! : op.Concat(dh, 0)];
     },
   );
   fns.set(name, f);
@@ -175,7 +168,7 @@ function forwardFunction(s: Shapes): DefinedFunction {
     const gy = c.dy(0);
     if (!c.needs(0) || gy === null) return [null, null, null];
     if (c.needs(1)) throw new TsFinetuneError('GRAPH_ERROR', 'LmHeadLoss: the head weight is trainable; this kernel differentiates h only');
-    return [backwardFunction(s).call(c.g, [c.x(0), c.x(1), c.x(2), gy])[0]!, null, null];
+    return [op.Mul(c.y(3), gy), null, null];
   });
   return f;
 }
@@ -196,6 +189,6 @@ export function lmHeadLoss(g: Graph, h: Value, w: Value, targets: Value, opts: L
     throw new TsFinetuneError('GRAPH_ERROR', `lmHeadLoss: h must be float32 (${h.dtype}), targets int64 (${targets.dtype}), W float32/float16/bfloat16 (${w.dtype})`);
   }
   const per = Math.max(1, Math.min(N, Math.floor((opts.chunkBytes ?? DEFAULT_LOGITS_CHUNK_BYTES) / (4 * V))));
-  const [lossSum, count, correct] = forwardFunction({ N, C, V, wDtype: w.dtype, per }).call(g, [h, w, targets]);
+  const [lossSum, count, correct] = lossFunction({ N, C, V, wDtype: w.dtype, per }).call(g, [h, w, targets]);
   return { lossSum: lossSum!, count: count!, correct: correct! };
 }

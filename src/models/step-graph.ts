@@ -4,12 +4,12 @@
 // DPO reference pass (`adaptersEnabled: false`: the same base, no second copy, as PEFT's disable_adapter).
 // Memory: the backward waits for the loss and metrics (so nothing it does not need, like the forward's
 // log-probabilities, outlives the forward), and with gradient checkpointing the causal-LM loss through a
-// frozen head is computed in token chunks (kernels/lm-head-loss.ts).
+// frozen head is computed in token chunks with their dh (kernels/lm-head-loss.ts).
 
 import type { DType } from '../core/dtype.js';
 import { Graph, op, type Value } from '../graph/index.js';
 import { after, backward } from '../autodiff/index.js';
-import { setNnFormulation, type NnFormulation } from '../nn/formulation.js';
+import { nnFormulation, setNnFormulation, type NnFormulation } from '../nn/formulation.js';
 import { causalLmLoss, tokenScores, type LmLoss, type TokenScores } from '../nn/loss.js';
 import { lmHeadLoss } from '../../kernels/lm-head-loss.js';
 import type { CausalLMConfig } from './config.js';
@@ -136,14 +136,17 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   // own backward, instead of keeping its activations alive (src/autodiff/checkpoint.ts).
   const checkpointing = o.withGrad && model.gradientCheckpointing;
   if (checkpointing) logitOpts.block = (layer, build) => g.markSegment(`model.layers.${layer}`, build);
-  // With checkpointing, the causal-LM loss through a frozen head runs in token chunks whose logits the
-  // backward recomputes (kernels/lm-head-loss.ts): no [B, T, V] buffer outlives its chunk.
+  // With checkpointing (or the 'chunked' formulation), the causal-LM loss through a frozen head runs in token
+  // chunks that also compute their dh (kernels/lm-head-loss.ts): no [B, T, V] buffer outlives its chunk.
+  // Without checkpointing the default stays the plain head: at B 4 × T 256 the chunks of 256 tokens were
+  // 7% slower and one chunk the same speed (bench/lora-step.ts head-chunked / head-1024).
   let chunked: LmLoss | undefined;
-  if (checkpointing && o.objective === causalLmObjective && !o.withLogits) {
+  const f = nnFormulation(g);
+  if (o.withGrad && (checkpointing || f.lmHeadLoss === 'chunked') && o.objective === causalLmObjective && !o.withLogits) {
     logitOpts.head = (hidden, logitsOf, w) => {
       if (!w) return logitsOf(hidden);
       const C = hidden.shape[2]!;
-      chunked = lmHeadLoss(g, op.Reshape(hidden, [B * T, C]), w, op.Reshape(targets, [B * T]));
+      chunked = lmHeadLoss(g, op.Reshape(hidden, [B * T, C]), w, op.Reshape(targets, [B * T]), { chunkBytes: f.lmHeadChunkBytes });
       return chunked.lossSum; // stands in for the logits, which no one reads on this path
     };
   }

@@ -39,6 +39,15 @@ export interface NnFormulation {
    * GEMM (src/peft/shared-input.ts); 'separate' does one thin GEMM per module.
    */
   loraInput: 'shared' | 'separate';
+  /**
+   * The causal-LM head + loss of a training step through a frozen head (LoRA / QLoRA), without gradient
+   * checkpointing: 'chunked' is kernels/lm-head-loss.ts (token chunks whose dh is computed in the forward),
+   * 'plain' the [B, T, V] logits and src/nn/loss.ts differentiated op by op. With checkpointing it is always
+   * 'chunked' (memory).
+   */
+  lmHeadLoss: 'chunked' | 'plain';
+  /** Largest float32 logits chunk of the chunked head + loss, in bytes. */
+  lmHeadChunkBytes: number;
 }
 
 export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
@@ -49,6 +58,8 @@ export const DEFAULT_NN_FORMULATION: Readonly<NnFormulation> = Object.freeze({
   attentionCore: 'function',
   attentionKeyTiles: true,
   loraInput: 'shared',
+  lmHeadLoss: 'plain',
+  lmHeadChunkBytes: 32 * 2 ** 20,
 });
 
 const byGraph = new WeakMap<Graph, NnFormulation>();

@@ -1,6 +1,7 @@
 // kernels/lm-head-loss through the real runtime (CPU EP): loss sum, token count, argmax hits and dh of the
 // chunked head + loss equal src/nn/loss.ts causalLmLoss on the plain head's logits differentiated by
-// autodiff, with ignored (−100) targets, in one chunk and in several, for a float32 and a 16-bit head.
+// autodiff, with ignored (−100) targets, in one chunk and in several, for a float32 and a 16-bit head;
+// its dh comes from the forward (no recomputed logits in the backward).
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor } from '../../src/core/index.js';
@@ -69,6 +70,19 @@ describe('kernels/lm-head-loss', () => {
       });
     }
   }
+
+  it('computes dh in the forward: the backward adds one Mul by the upstream gradient, no GEMM', () => {
+    const g = new Graph('no-recompute');
+    const h = g.input('h', 'float32', [N, C]);
+    const w = g.initializer('w', new Tensor('float32', [V, C], new Float32Array(V * C)));
+    const l = lmHeadLoss(g, h, w, g.input('targets', 'int64', [N]), { chunkBytes: 4 * V * 3 });
+    const before = g.nodes.length;
+    backward(g, op.Mul(l.lossSum, g.scalar(0.5)), [h]);
+    const added = g.nodes.slice(before).map((n) => n.opType);
+    expect(added.filter((o) => o.startsWith('LmHeadLoss'))).toEqual([]);
+    expect(added).not.toContain('MatMul');
+    expect([...g.functions.keys()].filter((k) => k.includes('LmHeadLoss'))).toHaveLength(1);
+  });
 
   it('refuses a trainable head (it differentiates the hidden states only)', () => {
     const g = new Graph('bad');
