@@ -13,6 +13,7 @@ import { op, type Graph, type Value } from '../graph/index.js';
 import type { BuildContext, LinearAdapter, LinearWeight, QuantizedWeight } from '../nn/context.js';
 import { halfLinear } from '../../kernels/half-linear.js';
 import { FloatWeights, type StoredFloat } from './float-weights.js';
+import { lentWeightsOf } from './lent-weights.js';
 
 /** How a 4-bit weight puts itself into a graph (implemented with src/quant + kernels/). */
 export interface QuantizedLinearSource {
@@ -53,6 +54,7 @@ function isHalf(v: Value): boolean {
 
 export function createBuildContext(g: Graph, weights: WeightSource, opts: ContextOptions = {}): ModelBuildContext {
   const casts = new Map<string, Value>();
+  const lent = lentWeightsOf(g);
   const quantValues = new Map<string, QuantizedWeight>();
   const stored = (name: string): StoredFloat | undefined =>
     weights.dense instanceof FloatWeights ? weights.dense.stored(name) : weights.dense.get(name);
@@ -62,6 +64,9 @@ export function createBuildContext(g: Graph, weights: WeightSource, opts: Contex
     if (t) return t;
     const hit = g.initializers.get(name)?.value; // a second pass over the same graph shares weights
     if (hit) return hit;
+    // A lending graph (a step on the CPU) takes float16 weights as inputs the host lends for each run.
+    const lendable = lent && weights.dense instanceof FloatWeights ? weights.dense.lendable(name) : undefined;
+    if (lent && lendable) return lent.input(g, name, lendable);
     const tensor = stored(name);
     if (!tensor) {
       const hint = weights.quantized.has(name) ? ' (it is stored 4-bit: use linearWeight)' : '';

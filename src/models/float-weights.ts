@@ -11,6 +11,7 @@
 
 import { TsFinetuneError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
+import { owning, type LendableArray } from './lent-weights.js';
 
 export type HalfDType = 'float16' | 'bfloat16';
 export type StoredFloat = Tensor<'float32'> | Tensor<'float16'> | Tensor<'bfloat16'>;
@@ -25,7 +26,10 @@ function asFloat32(t: StoredFloat): Tensor<'float32'> {
 
 export class FloatWeights implements Map<string, Tensor<'float32'>> {
   /** Insertion order is the Map's order (torch's state_dict order at load). */
-  private readonly store = new Map<string, StoredFloat>();
+  private readonly storage = new Map<string, StoredFloat>();
+  /** Entries whose arrays a running step has borrowed (lent-weights.ts), and a crash that lost them. */
+  private readonly lentOut = new Set<string>();
+  private lostWith: Error | undefined;
 
   constructor(entries?: Iterable<readonly [string, StoredFloat]>) {
     if (entries) for (const [k, t] of entries) this.setStored(k, t);
@@ -36,9 +40,50 @@ export class FloatWeights implements Map<string, Tensor<'float32'>> {
     return m instanceof FloatWeights ? m : new FloatWeights(m);
   }
 
+  /** The entries, refused while a running step has some of them or after they were lost with its worker. */
+  private get store(): Map<string, StoredFloat> {
+    if (this.lostWith) {
+      throw new TsFinetuneError('RUNTIME_ERROR', `16-bit weights were lost with the session worker that crashed while a step ran (${this.lostWith.message}): load the model again`);
+    }
+    if (this.lentOut.size > 0) {
+      throw new TsFinetuneError('RUNTIME_ERROR', `Weights (${[...this.lentOut].slice(0, 3).join(', ')}…) are in use by a running training step: await the step first`);
+    }
+    return this.storage;
+  }
+
   /** The tensor as stored (float32, float16 or bfloat16): what graphs and stateDict use. */
   stored(name: string): StoredFloat | undefined {
     return this.store.get(name);
+  }
+
+  /**
+   * A float16 entry as an array a step graph can take as a lent input (lent-weights.ts); float32 entries
+   * stay initializers (ORT pre-packs them), and bfloat16 cannot cross into ORT.
+   */
+  lendable(name: string): LendableArray | undefined {
+    const t = this.storage.get(name);
+    if (!t || t.dtype !== 'float16') return undefined;
+    const dims = t.dims;
+    return {
+      dtype: 'float16',
+      dims,
+      take: () => {
+        if (this.lostWith) void this.store; // throws, naming the crash
+        if (this.lentOut.has(name)) throw new TsFinetuneError('RUNTIME_ERROR', `'${name}' is already lent to a running step`);
+        const a = owning('float16', this.storage.get(name)!.data as Uint16Array);
+        this.storage.set(name, new Tensor('float16', dims, a));
+        this.lentOut.add(name);
+        return a;
+      },
+      give: (a) => {
+        this.storage.set(name, new Tensor('float16', dims, a as Uint16Array));
+        this.lentOut.delete(name);
+      },
+      lose: (why) => {
+        this.lostWith = why;
+        this.lentOut.clear();
+      },
+    };
   }
 
   /** Store `t` as it is (16-bit stays 16-bit). */
@@ -65,7 +110,7 @@ export class FloatWeights implements Map<string, Tensor<'float32'>> {
   // ---- Map<string, Tensor<'float32'>> ---------------------------------------------------------------
 
   get size(): number {
-    return this.store.size;
+    return this.storage.size;
   }
 
   get(name: string): Tensor<'float32'> | undefined {
@@ -74,7 +119,7 @@ export class FloatWeights implements Map<string, Tensor<'float32'>> {
   }
 
   has(name: string): boolean {
-    return this.store.has(name);
+    return this.storage.has(name);
   }
 
   set(name: string, t: Tensor<'float32'>): this {
@@ -94,7 +139,7 @@ export class FloatWeights implements Map<string, Tensor<'float32'>> {
   }
 
   keys(): MapIterator<string> {
-    return this.store.keys();
+    return this.storage.keys();
   }
 
   // Converted one entry at a time, as the caller advances: iterating holds at most one float32 copy.

@@ -74,7 +74,9 @@ export class StepProgram {
   ) {}
 
   static async compile(model: TrainableModel, options: StepGraphOptions, session: SessionOptions = {}): Promise<StepProgram> {
-    const { graph, ...step } = buildStepGraph(model, options);
+    // On the CPU the frozen 4-bit weights are fed from the host's arrays (lent-weights.ts): one copy, not two.
+    const lendWeights = options.lendWeights ?? (session.device ?? 'cpu') === 'cpu';
+    const { graph, ...step } = buildStepGraph(model, { ...options, lendWeights });
     // Weights travel as memory-mapped external data (createGraphSession).
     const s = await createGraphSession(graph, { ...TRAINING_SESSION_OPTIONS, ...session });
     // The graph is not kept: once ORT has it, its nodes and constant tensors are garbage (36 MB of RSS for
@@ -120,13 +122,25 @@ export class StepProgram {
       if (!t) throw new TsFinetuneError('INVALID_ARGUMENT', `The objective needs input '${e.name}' [${e.shape.join(', ')}]`);
       feeds[e.name] = t;
     }
-    const out = await this.session.run(feeds);
+    const out = await this.runSession(feeds);
     const metrics: Record<string, Tensor> = {};
     for (const k of this.step.metricNames) metrics[k] = out[`metric.${k}`]!;
     const res: StepResult = { loss: (out.loss!.data as Float32Array)[0]!, metrics };
     if (out.grads) res.grads = out.grads.data as Float32Array;
     if (out.logits) res.logits = out.logits as Tensor<'float32'>;
     return res;
+  }
+
+  /** Run with the lent weights added (handed back by the session even when the run fails). */
+  private async runSession(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const lent = this.step.lent;
+    if (!lent) return this.session.run(feeds);
+    try {
+      return await this.session.runLending({ ...feeds, ...lent.feeds() }, { names: lent.names, returned: (back) => lent.returned(back) });
+    } catch (e) {
+      lent.lost(e as Error); // only if they did not come back: the worker died with them
+      throw e;
+    }
   }
 
   async release(): Promise<void> {

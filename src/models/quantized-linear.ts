@@ -1,5 +1,6 @@
 // A 4-bit linear weight held in bitsandbytes' layout (packed NF4/FP4 codes + per-block absmax), as it
-// enters graphs: packed bytes and absmax as initializers, the forward through com.microsoft.MatMulBnb4
+// enters graphs: packed bytes and absmax as initializers (or, in a CPU step graph, as inputs lent from
+// these very arrays for each run: lent-weights.ts), the forward through com.microsoft.MatMulBnb4
 // (transB=1), and a dequantised [N, K] value for the backward (dx = dy·W) and merges.
 // With double quantisation only what bitsandbytes stores is held — the 8-bit absmax codes, the nested
 // absmax, map and offset (≈ 0.127 bits per weight) — and the float32 absmax (0.5 bits per weight) is
@@ -20,6 +21,7 @@ import {
 } from '../quant/index.js';
 import { dequantize4bitGraph, nestedAbsmaxGraph, registerBnb4Gradient } from '../../kernels/nf4-dequant.js';
 import type { QuantizedLinearSource } from './build-context.js';
+import { lentWeightsOf, owning, type LendableArray } from './lent-weights.js';
 
 /** bitsandbytes quantises every nn.Linear of the decoder; lm_head and skip-listed modules stay fp. */
 export function isQuantizableLinear(weightName: string, skipModules: readonly string[]): boolean {
@@ -33,10 +35,16 @@ let bnb4GradientRegistered = false;
 /** A Quantized4bit as held: without the float32 absmax when the double-quant state can rebuild it. */
 type Held = Omit<Quantized4bit, 'absmax'> & { absmax?: Float32Array };
 
+/** The arrays of a held weight a step graph can take as lent inputs (src/models/lent-weights.ts). */
+type LentField = 'packed' | 'absmax' | 'code' | 'nestedAbsmax';
+
 export class QuantizedLinear implements QuantizedLinearSource {
   readonly outFeatures: number;
   readonly inFeatures: number;
-  private readonly held: Held;
+  private stored: Held;
+  /** Arrays of this weight now lent to a running step (detached here until it hands them back). */
+  private lentOut = 0;
+  private lostWith: Error | undefined;
 
   constructor(q: Quantized4bit) {
     if (q.shape.length !== 2) throw new TsFinetuneError('QUANT_ERROR', `4-bit weight must be 2-D, got [${q.shape.join(', ')}]`);
@@ -44,8 +52,60 @@ export class QuantizedLinear implements QuantizedLinearSource {
     this.inFeatures = q.shape[1]!;
     if (q.nested) {
       const { absmax: _rebuilt, ...rest } = q;
-      this.held = rest;
-    } else this.held = q;
+      this.stored = rest;
+    } else this.stored = q;
+  }
+
+  /** The held arrays, refused while a running step has them or after they were lost with its worker. */
+  private get held(): Held {
+    if (this.lostWith) {
+      throw new TsFinetuneError('RUNTIME_ERROR', `This 4-bit weight was lost with the session worker that crashed while a step ran (${this.lostWith.message}): load the model again`);
+    }
+    if (this.lentOut > 0) throw new TsFinetuneError('RUNTIME_ERROR', 'This 4-bit weight is in use by a running training step: await the step first');
+    return this.stored;
+  }
+
+  private static fieldDType(f: LentField): 'uint8' | 'float32' {
+    return f === 'packed' || f === 'code' ? 'uint8' : 'float32';
+  }
+
+  private read(f: LentField): Uint8Array | Float32Array {
+    const h = this.stored;
+    const a = f === 'packed' ? h.packed : f === 'absmax' ? h.absmax : f === 'code' ? h.nested?.code : h.nested?.nestedAbsmax;
+    if (!a) throw new TsFinetuneError('GRAPH_ERROR', `4-bit weight has no ${f} array`);
+    return a;
+  }
+
+  private write(f: LentField, a: Uint8Array | Float32Array): void {
+    const h = this.stored;
+    if (f === 'packed') this.stored = { ...h, packed: a as Uint8Array };
+    else if (f === 'absmax') this.stored = { ...h, absmax: a as Float32Array };
+    else if (f === 'code') this.stored = { ...h, nested: { ...h.nested!, code: a as Uint8Array } };
+    else this.stored = { ...h, nested: { ...h.nested!, nestedAbsmax: a as Float32Array } };
+  }
+
+  /** One of this weight's arrays as a lent graph input (it must own its buffer: copied once if it does not). */
+  private lendable(f: LentField): LendableArray {
+    const dtype = QuantizedLinear.fieldDType(f);
+    return {
+      dtype,
+      dims: [this.read(f).length],
+      take: () => {
+        if (this.lostWith) void this.held; // throws, naming the crash
+        const a = owning(dtype, this.read(f));
+        this.write(f, a);
+        this.lentOut++;
+        return a;
+      },
+      give: (a) => {
+        this.write(f, a as Uint8Array | Float32Array);
+        this.lentOut--;
+      },
+      lose: (why) => {
+        this.lostWith = why;
+        this.lentOut = 0;
+      },
+    };
   }
 
   static quantize(name: string, t: Tensor, opts: { quantType: QuantType4bit; doubleQuant: boolean }): QuantizedLinear {
@@ -95,16 +155,23 @@ export class QuantizedLinear implements QuantizedLinearSource {
       bnb4GradientRegistered = true;
     }
     // A second pass over the same graph (e.g. the DPO reference forward) reuses the same initializers.
-    const init = (suffix: string, t: Tensor): Value => g.initializers.get(`${weightName}.${suffix}`)?.value ?? g.initializer(`${weightName}.${suffix}`, t, { qualified: true });
+    // A lending graph (a step on the CPU) takes the arrays as inputs the host lends for each run.
+    const lent = lentWeightsOf(g);
+    const init = (suffix: string, f: LentField): Value => {
+      const name = `${weightName}.${suffix}`;
+      if (lent) return lent.input(g, name, this.lendable(f));
+      const a = this.read(f);
+      return g.initializers.get(name)?.value ?? g.initializer(name, new Tensor(QuantizedLinear.fieldDType(f), [a.length], a), { qualified: true });
+    };
     const h = this.held;
-    const packed = init('packed', new Tensor('uint8', [h.packed.length], h.packed));
+    const packed = init('packed', 'packed');
     let absmax: Value;
-    if (h.absmax) absmax = init('absmax', new Tensor('float32', [h.absmax.length], h.absmax));
+    if (h.absmax) absmax = init('absmax', 'absmax');
     else {
       const n = h.nested!;
       absmax = nestedAbsmaxGraph(
-        init('absmax_code', new Tensor('uint8', [n.code.length], n.code)),
-        init('nested_absmax', new Tensor('float32', [n.nestedAbsmax.length], n.nestedAbsmax)),
+        init('absmax_code', 'code'),
+        init('nested_absmax', 'nestedAbsmax'),
         g.constant(new Tensor('float32', [n.quantMap.length], n.quantMap)), // the same map for every weight: one constant
         g.scalar(n.offset),
         n.blocksize,

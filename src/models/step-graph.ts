@@ -15,6 +15,7 @@ import { lmHeadLoss } from '../../kernels/lm-head-loss.js';
 import type { CausalLMConfig } from './config.js';
 import type { DecoderInputs } from './decoder.js';
 import { ParamLayout, type ParamSpec } from './param-layout.js';
+import { lendWeights, type LentWeights } from './lent-weights.js';
 
 export interface LogitsOptions {
   /** Trainable parameters by HF / PEFT name, as graph values. */
@@ -103,6 +104,11 @@ export interface StepGraphOptions {
   withLogits?: boolean;
   /** Override the nn blocks' formulation (default: the fastest measured; bench/lora-step.ts A/B-tests these). */
   formulation?: Partial<NnFormulation>;
+  /**
+   * Take the frozen 4-bit weights as inputs the host lends for each run instead of as initializers ORT
+   * keeps a second copy of (src/models/lent-weights.ts). StepProgram sets it for CPU sessions.
+   */
+  lendWeights?: boolean;
 }
 
 export interface StepGraph {
@@ -111,6 +117,8 @@ export interface StepGraph {
   /** Extra inputs declared by the objective, in order. */
   extraInputs: { name: string; dtype: DType; shape: number[] }[];
   metricNames: string[];
+  /** The weights the host feeds for each run (with `lendWeights`; none for a model without 4-bit weights). */
+  lent?: LentWeights;
 }
 
 export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): StepGraph {
@@ -121,6 +129,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   setNnFormulation(g, { attentionBlock: o.withLogits ? 0 : STEP_ATTENTION_BLOCK, ...o.formulation });
   const layout = new ParamLayout(model.trainableParams());
   const params = layout.inputs(g);
+  const lent = o.lendWeights ? lendWeights(g) : undefined;
   const inputs: DecoderInputs = {
     inputIds: g.input('input_ids', 'int64', [B, T]),
     attentionMask: g.input('attention_mask', 'int64', [B, T]),
@@ -188,5 +197,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
     const byName = new Map(layout.specs.map((s, i) => [s.name, grads.get(wrt[i]!)!]));
     g.output(layout.flatten(g, byName), 'grads');
   }
-  return { graph: g, layout, extraInputs, metricNames };
+  const out: StepGraph = { graph: g, layout, extraInputs, metricNames };
+  if (lent && lent.size > 0) out.lent = lent;
+  return out;
 }

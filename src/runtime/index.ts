@@ -1,6 +1,6 @@
 // src/runtime: the only importer of onnxruntime-node. Sessions from bytes (external data from memory),
 // execution-provider choice and probing, worker-thread execution, session reuse, CPU topology.
-export { createSession, Session, openSessionCount, type RunOptions } from './session.js';
+export { createSession, Session, openSessionCount, type RunOptions, type Lending } from './session.js';
 export type { SessionOptions, ExternalDataBuffer, GraphOptimizationLevel } from './options.js';
 export type { ValueMetadata } from './wire.js';
 export type { DeviceAttempt } from './ort-backend.js';

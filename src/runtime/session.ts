@@ -19,7 +19,8 @@ import type { Tensor } from '../core/tensor.js';
 import { AUTO_ORDER, epPrecheck, epUnavailable, type Device } from './devices.js';
 import type { DeviceAttempt, OpenRequest, OrtBackendSession, SessionInfo } from './ort-backend.js';
 import { EXTERNAL_FOLDER_KEY, sessionKeyOptions, toOrtOptions, validateSessionOptions, type ExternalDataBuffer, type SessionOptions } from './options.js';
-import { compact, errorToWire, fromWire, toWire, type ValueMetadata, type WireTensor } from './wire.js';
+import type { RunReply } from './worker-entry.js';
+import { compact, errorFromWire, errorToWire, fromWire, lendWire, toWire, type ValueMetadata, type WireTensor } from './wire.js';
 import { WorkerHost } from './worker-host.js';
 
 export interface RunOptions {
@@ -30,10 +31,17 @@ export interface RunOptions {
   transferInputs?: boolean;
 }
 
+/** Feeds lent for one run (Session.runLending) and the callback that gets them back, whatever the run's fate. */
+export interface Lending {
+  names: readonly string[];
+  /** Called with the lent feeds' live tensors once they are back, before the run settles. */
+  returned(lent: Record<string, Tensor>): void;
+}
+
 /** What runs a session: a worker, or ORT on this thread. */
 interface Backend {
   readonly alive: boolean;
-  run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, give: boolean): Promise<Record<string, Tensor>>;
+  run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, give: boolean, lending?: Lending): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }
 
@@ -44,16 +52,18 @@ class WorkerBackend implements Backend {
     return this.host.alive;
   }
 
-  async run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, give: boolean): Promise<Record<string, Tensor>> {
+  async run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, give: boolean, lending?: Lending): Promise<Record<string, Tensor>> {
     const transfer = new Set<ArrayBuffer>();
     const wire: Record<string, WireTensor> = {};
-    for (const [k, t] of Object.entries(feeds)) wire[k] = toWire(k, t, give, transfer);
-    const out = await this.host.request<Record<string, WireTensor>>(
-      { op: 'run', feeds: wire, fetches: fetches === undefined ? undefined : [...fetches] },
-      [...transfer],
-    );
+    const lend = new Set(lending?.names ?? []);
+    // Lent feeds first: each must own its buffer, which a copied feed viewing it must not claim.
+    for (const k of lend) wire[k] = lendWire(k, feeds[k]!, transfer);
+    for (const [k, t] of Object.entries(feeds)) if (!lend.has(k)) wire[k] = toWire(k, t, give, transfer);
+    const reply = await this.host.request<RunReply>({ op: 'run', feeds: wire, fetches: fetches === undefined ? undefined : [...fetches], lend: [...lend] }, [...transfer]);
+    if (lending) lending.returned(Object.fromEntries(Object.entries(reply.lent).map(([k, w]) => [k, fromWire(w)])));
+    if ('error' in reply) throw errorFromWire(reply.error);
     const res: Record<string, Tensor> = {};
-    for (const [k, w] of Object.entries(out)) res[k] = fromWire(w);
+    for (const [k, w] of Object.entries(reply.outputs)) res[k] = fromWire(w);
     return res;
   }
 
@@ -70,11 +80,16 @@ class InProcessBackend implements Backend {
   readonly alive = true;
   constructor(private readonly s: OrtBackendSession) {}
 
-  async run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined): Promise<Record<string, Tensor>> {
-    // ORT reads inputs in place: no copies on this path.
+  async run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, _give: boolean, lending?: Lending): Promise<Record<string, Tensor>> {
+    // ORT reads inputs in place: no copies on this path, and lent feeds never leave.
     const wire: Record<string, WireTensor> = {};
     for (const [k, t] of Object.entries(feeds)) wire[k] = { dtype: t.dtype, dims: [...t.dims], data: t.data };
-    const out = await this.s.run(wire, fetches);
+    let out: Record<string, WireTensor>;
+    try {
+      out = await this.s.run(wire, fetches);
+    } finally {
+      lending?.returned(Object.fromEntries((lending.names).map((k) => [k, feeds[k]!])));
+    }
     const res: Record<string, Tensor> = {};
     for (const [k, w] of Object.entries(out)) res[k] = fromWire(w);
     return res;
@@ -136,9 +151,10 @@ class SessionCore {
     }
   }
 
-  run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, opts: RunOptions): Promise<Record<string, Tensor>> {
+  run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, opts: RunOptions, lending?: Lending): Promise<Record<string, Tensor>> {
     this.checkFeeds(feeds, fetches);
-    return this.backend.run(feeds, fetches, opts.transferInputs === true);
+    for (const k of lending?.names ?? []) if (!(k in feeds)) throw new TsFinetuneError('INVALID_ARGUMENT', `runLending: '${k}' is not among the feeds`, { name: k });
+    return this.backend.run(feeds, fetches, opts.transferInputs === true, lending);
   }
 
   get alive(): boolean {
@@ -190,6 +206,24 @@ export class Session {
     if (this.core === undefined) return Promise.reject(new TsFinetuneError('RUNTIME_ERROR', 'run: this Session was released'));
     try {
       return this.core.run(feeds, fetches, opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Run with some feeds lent: a worker gets their buffers for the run and hands them back (no copy either
+   * way; each must own its whole buffer), and `lending.returned` receives the live tensors before the run
+   * settles, on success and on an ORT error alike (not if the worker dies: they are lost with it). Until
+   * then the caller's arrays are detached. On this thread nothing moves. For large values the caller
+   * keeps, such as 4-bit weights fed as inputs instead of held by ORT as a second copy.
+   * @example
+   * await s.runLending({ x, w }, { names: ['w'], returned: (t) => (w = t.w!) });
+   */
+  runLending(feeds: Record<string, Tensor>, lending: Lending, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
+    if (this.core === undefined) return Promise.reject(new TsFinetuneError('RUNTIME_ERROR', 'run: this Session was released'));
+    try {
+      return this.core.run(feeds, fetches, {}, lending);
     } catch (e) {
       return Promise.reject(e);
     }

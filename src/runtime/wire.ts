@@ -65,6 +65,21 @@ export function toWire(name: string, t: Tensor, give: boolean, transfer: Set<Arr
   return { dtype: t.dtype, dims: [...t.dims], data };
 }
 
+/**
+ * Wire form of a feed lent for one run (RunLending): its own buffer is transferred and comes back after
+ * the run, so it must own that buffer whole and share it with no other feed.
+ */
+export function lendWire(name: string, t: Tensor, transfer: Set<ArrayBuffer>): WireTensor {
+  if (t.dtype === 'bfloat16') throw bf16Error(name, 'input');
+  const data = t.data as TypedArray;
+  if (data.buffer instanceof SharedArrayBuffer) return { dtype: t.dtype, dims: [...t.dims], data };
+  if (!ownsBuffer(data) || transfer.has(data.buffer as ArrayBuffer)) {
+    throw new TsFinetuneError('INVALID_ARGUMENT', `run: lent feed '${name}' must own its whole buffer and share it with no other feed`, { name });
+  }
+  transfer.add(data.buffer as ArrayBuffer);
+  return { dtype: t.dtype, dims: [...t.dims], data };
+}
+
 /** Outputs are fresh buffers made by ORT: transfer them back as they are (copy only shared ones). */
 export function outputToWire(w: WireTensor, transfer: Set<ArrayBuffer>): WireTensor {
   let data = w.data;

@@ -12,10 +12,16 @@ import { errorToWire, outputToWire, type WireTensor } from './wire.js';
 
 export type WorkerRequest =
   | { op: 'open'; id: number; req: OpenRequest }
-  | { op: 'run'; id: number; feeds: Record<string, WireTensor>; fetches: string[] | undefined }
+  | { op: 'run'; id: number; feeds: Record<string, WireTensor>; fetches: string[] | undefined; lend: string[] }
   | { op: 'release'; id: number };
 
 export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ReturnType<typeof errorToWire> };
+
+/**
+ * What a 'run' replies (as an ok value, also when it failed): the outputs or the error, and the lent feeds
+ * handed back either way, so the caller never loses them to a failed run.
+ */
+export type RunReply = { outputs: Record<string, WireTensor>; lent: Record<string, WireTensor> } | { error: ReturnType<typeof errorToWire>; lent: Record<string, WireTensor> };
 
 function serve(port: NonNullable<typeof parentPort>): void {
   let session: OrtBackendSession | undefined;
@@ -27,11 +33,26 @@ function serve(port: NonNullable<typeof parentPort>): void {
         session = await OrtBackendSession.open(m.req);
         port.postMessage({ id: m.id, ok: true, value: session.info } satisfies WorkerReply);
       } else if (m.op === 'run') {
-        if (session === undefined) throw new Error('run before open');
-        const out = await session.run(m.feeds, m.fetches);
-        const transfer = new Set<ArrayBuffer>();
-        const value: Record<string, WireTensor> = {};
-        for (const [k, w] of Object.entries(out)) value[k] = outputToWire(w, transfer);
+        const lent: Record<string, WireTensor> = {};
+        const lentBuffers = new Set<ArrayBuffer>();
+        for (const k of m.lend) {
+          const w = m.feeds[k]!;
+          lent[k] = w;
+          if (!(w.data.buffer instanceof SharedArrayBuffer)) lentBuffers.add(w.data.buffer as ArrayBuffer);
+        }
+        let value: RunReply;
+        const transfer = new Set(lentBuffers);
+        try {
+          if (session === undefined) throw new Error('run before open');
+          const out = await session.run(m.feeds, m.fetches);
+          const outputs: Record<string, WireTensor> = {};
+          for (const [k, w] of Object.entries(out)) outputs[k] = outputToWire(w, transfer);
+          value = { outputs, lent };
+        } catch (e) {
+          value = { error: errorToWire(e), lent };
+          transfer.clear();
+          for (const b of lentBuffers) transfer.add(b);
+        }
         port.postMessage({ id: m.id, ok: true, value } satisfies WorkerReply, [...transfer]);
       } else {
         await session?.release();

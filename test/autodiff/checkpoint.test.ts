@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeModel } from '../../src/onnx/decode.js';
 import { attr, Graph, op, type Value } from '../../src/graph/index.js';
+import { Rng } from '../../src/core/rng.js';
+import { Tensor } from '../../src/core/tensor.js';
 import { backward } from '../../src/autodiff/index.js';
 import { buildStack, type StackOptions } from './stack.js';
 import { openGraph } from './helpers.js';
@@ -37,6 +39,38 @@ describe('checkpointing schedule', () => {
       }
     });
   }
+
+  it('reads a frozen weight’s transpose as it is: ORT folds it into the recomputed GEMM, which pre-packs W', async () => {
+    const rng = new Rng(3);
+    const wData = new Tensor('float32', [6, 8], Float32Array.from({ length: 48 }, () => rng.uniform(-1, 1)));
+    const build = (ckpt: boolean): { g: Graph; a: Value } => {
+      const g = new Graph('frozen-w');
+      const x = g.input('x', 'float32', [4, 8]);
+      const a = g.input('a', 'float32', [8]);
+      const w = g.initializer('w', wData);
+      const h = g.markSegment('seg', () => op.Tanh(op.MatMul(op.Mul(x, a), op.Transpose(w, [1, 0])))); // [4, 6]
+      const loss = op.ReduceSum(op.Mul(h, h), undefined, false);
+      g.output(loss, 'loss');
+      g.output(backward(g, loss, [a], ckpt ? { checkpoint: {} } : {}).get(a)!, 'da');
+      return { g, a };
+    };
+    const ck = build(true).g;
+    const recomputed = ck.nodes.filter((n) => n.name.includes('recompute')).map((n) => n.opType);
+    expect(recomputed).toContain('MatMul');
+    expect(recomputed).not.toContain('Transpose');
+    const feeds = {
+      x: new Tensor('float32', [4, 8], Float32Array.from({ length: 32 }, () => rng.uniform(-1, 1))),
+      a: new Tensor('float32', [8], Float32Array.from({ length: 8 }, () => rng.uniform(0.5, 1.5))),
+    };
+    const run = async (g: Graph): Promise<Float32Array> => {
+      const s = await openGraph(g);
+      const r = await s.run(feeds);
+      await s.release();
+      return r['da']!.data as Float32Array;
+    };
+    const [plain, ckpt] = [await run(build(false).g), await run(ck)];
+    for (let i = 0; i < 8; i++) expect(Math.abs(ckpt[i]! - plain[i]!)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(plain[i]!)));
+  });
 
   it('never lets the backward read a checkpointed segment’s internal activations', () => {
     const { g } = buildStack({ ...small, schedule: 'checkpoint' });

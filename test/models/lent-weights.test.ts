@@ -1,0 +1,70 @@
+// On the CPU a step graph takes the frozen 4-bit weights (packed codes and absmax state) and the float16
+// weights of a 4-bit model as inputs the host lends for each run (src/models/lent-weights.ts), so ORT holds
+// no second copy of them. Checked here through a session worker: the step's loss and gradients equal those
+// of the same step with the weights as initializers; the model's weights are byte-identical after runs;
+// while a step runs, reading them is a clear error, and afterwards it works again; a float32 model lends
+// nothing (ORT pre-packs its weights).
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tensor } from '../../src/core/index.js';
+import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type CausalLM } from '../../src/models/index.js';
+import { getPeftModel, LoraConfig } from '../../src/peft/index.js';
+import { BitsAndBytesConfig } from '../../src/quant/index.js';
+
+const GQA = 'test/fixtures/models/llama-gqa';
+const T = 12;
+const programs: StepProgram[] = [];
+afterAll(async () => {
+  for (const p of programs) await p.release();
+});
+
+const feeds = makeFeeds({
+  inputIds: [Array.from({ length: T }, (_, i) => (i * 7 + 3) % 128), Array.from({ length: T }, (_, i) => (i * 5 + 1) % 128)],
+  attentionMask: [Array<number>(T).fill(1), Array.from({ length: T }, (_, i) => (i < 9 ? 1 : 0))],
+}).feeds;
+const extras = { loss_scale: Tensor.fromNumbers([0.05], []) };
+
+function snapshot(m: CausalLM): Map<string, number[]> {
+  return new Map([...m.stateDict()].map(([k, t]) => [k, Array.from(t.data as ArrayLike<number>)]));
+}
+
+describe('lent weights', () => {
+  it('a QLoRA step lends its 4-bit and float16 weights, with the numbers of initializers and the weights intact', async () => {
+    const base = await AutoModelForCausalLM.fromPretrained(GQA, {
+      quantizationConfig: new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4', bnb4bitUseDoubleQuant: true }),
+    });
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear', initLoraWeights: false }), { seed: 2 });
+    const opts = { B: 2, T, objective: causalLmObjective, withGrad: true, training: false };
+    const lending = await StepProgram.compile(peft, opts); // CPU, in a worker: the default
+    const held = await StepProgram.compile(peft, { ...opts, lendWeights: false });
+    programs.push(lending, held);
+    const names = lending.step.lent?.names ?? [];
+    expect(held.step.lent).toBeUndefined();
+    expect(names).toContain('model.layers.0.self_attn.q_proj.weight.packed');
+    expect(names).toContain('model.layers.1.mlp.down_proj.weight.absmax_code');
+    expect(names).toContain('model.layers.1.mlp.down_proj.weight.nested_absmax');
+    expect(names).toContain('model.embed_tokens.weight');
+    expect(names).toContain('lm_head.weight');
+    const before = snapshot(base);
+    const params = peft.trainableValues(lending.step.layout);
+    const running = lending.run({ ...feeds, extras }, params);
+    expect(() => base.stateDict()).toThrow(/in use by a running training step/);
+    const a = await running;
+    const b = await held.run({ ...feeds, extras }, params);
+    const again = await lending.run({ ...feeds, extras }, params);
+    expect(a.loss).toBeCloseTo(b.loss, 6);
+    expect(again.loss).toBe(a.loss);
+    let maxDiff = 0;
+    for (let i = 0; i < a.grads!.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.grads![i]! - b.grads![i]!));
+    expect(maxDiff).toBeLessThan(1e-6);
+    expect(Array.from(again.grads!)).toEqual(Array.from(a.grads!));
+    expect(snapshot(base)).toEqual(before);
+  });
+
+  it('a float32 model lends nothing', async () => {
+    const base = await AutoModelForCausalLM.fromPretrained(GQA);
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }), { seed: 2 });
+    const prog = await StepProgram.compile(peft, { B: 2, T, objective: causalLmObjective, withGrad: true, training: false });
+    programs.push(prog);
+    expect(prog.step.lent).toBeUndefined();
+  });
+});
