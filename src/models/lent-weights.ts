@@ -29,7 +29,8 @@ export interface LendableArray {
 /** The lent inputs of one step graph, by input name. */
 export class LentWeights {
   private readonly byName = new Map<string, LendableArray>();
-  private out = false;
+  /** The arrays of the run in flight, by name (empty when none is). */
+  private readonly out = new Map<string, TypedArray>();
 
   get names(): string[] {
     return [...this.byName.keys()];
@@ -49,10 +50,20 @@ export class LentWeights {
 
   /** Feeds for one run: the owners' arrays, counted out until `returned` or `lost`. */
   feeds(): Record<string, Tensor> {
-    if (this.out) throw new TsFinetuneError('RUNTIME_ERROR', 'This step program is already running: await its run before starting another');
+    if (this.out.size > 0) throw new TsFinetuneError('RUNTIME_ERROR', 'This step program is already running: await its run before starting another');
     const feeds: Record<string, Tensor> = {};
-    for (const [name, w] of this.byName) feeds[name] = new Tensor(w.dtype, w.dims, w.take());
-    this.out = true;
+    try {
+      for (const [name, w] of this.byName) {
+        const a = w.take();
+        this.out.set(name, a);
+        feeds[name] = new Tensor(w.dtype, w.dims, a);
+      }
+    } catch (e) {
+      // An owner refused (its weight was lost): hand back what the others gave; nothing was sent.
+      for (const [name, a] of this.out) this.byName.get(name)!.give(a);
+      this.out.clear();
+      throw e;
+    }
     return feeds;
   }
 
@@ -61,14 +72,21 @@ export class LentWeights {
       const t = back[name];
       if (t) w.give(t.data);
     }
-    this.out = false;
+    this.out.clear();
   }
 
-  /** After a run that did not hand the arrays back (its worker died). */
-  lost(why: Error): void {
-    if (!this.out) return;
-    for (const w of this.byName.values()) w.lose(why);
-    this.out = false;
+  /**
+   * After a run that failed without handing the arrays back. An array still attached never left (the run
+   * was refused before it was sent: a bad feed) and goes back as it is; a detached one was lost with the
+   * worker that died holding it.
+   */
+  settle(why: Error): void {
+    for (const [name, a] of this.out) {
+      const w = this.byName.get(name)!;
+      if (a.length > 0) w.give(a);
+      else w.lose(why);
+    }
+    this.out.clear();
   }
 }
 

@@ -138,7 +138,7 @@ export class StepProgram {
     try {
       return await this.session.runLending({ ...feeds, ...lent.feeds() }, { names: lent.names, returned: (back) => lent.returned(back) });
     } catch (e) {
-      lent.lost(e as Error); // only if they did not come back: the worker died with them
+      lent.settle(e as Error); // those that did not come back: never sent, or lost with a dead worker
       throw e;
     }
   }

@@ -2,13 +2,16 @@
 // weights of a 4-bit model as inputs the host lends for each run (src/models/lent-weights.ts), so ORT holds
 // no second copy of them. Checked here through a session worker: the step's loss and gradients equal those
 // of the same step with the weights as initializers; the model's weights are byte-identical after runs;
-// while a step runs, reading them is a clear error, and afterwards it works again; a float32 model lends
+// while a step runs, reading them is a clear error, and afterwards it works again; a run refused for a bad
+// feed leaves them usable, and only arrays a dead worker kept are reported lost; a float32 model lends
 // nothing (ORT pre-packs its weights).
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type CausalLM } from '../../src/models/index.js';
 import { getPeftModel, LoraConfig } from '../../src/peft/index.js';
 import { BitsAndBytesConfig } from '../../src/quant/index.js';
+import { Graph } from '../../src/graph/index.js';
+import { LentWeights, type LendableArray } from '../../src/models/lent-weights.js';
 
 const GQA = 'test/fixtures/models/llama-gqa';
 const T = 12;
@@ -58,6 +61,53 @@ describe('lent weights', () => {
     expect(maxDiff).toBeLessThan(1e-6);
     expect(Array.from(again.grads!)).toEqual(Array.from(a.grads!));
     expect(snapshot(base)).toEqual(before);
+  });
+
+  it('a run refused before it starts (a bad feed) leaves the weights usable', async () => {
+    const base = await AutoModelForCausalLM.fromPretrained(GQA, { quantizationConfig: new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4' }) });
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }), { seed: 2 });
+    const prog = await StepProgram.compile(peft, { B: 2, T, objective: causalLmObjective, withGrad: true, training: false });
+    programs.push(prog);
+    const before = snapshot(base);
+    const bad = { ...feeds, inputIds: feeds.inputIds.slice(0, T), extras };
+    await expect(prog.run(bad, peft.trainableValues(prog.step.layout))).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' });
+    expect(snapshot(base)).toEqual(before);
+    await expect(prog.run({ ...feeds, extras }, peft.trainableValues(prog.step.layout))).resolves.toHaveProperty('loss');
+  });
+
+  it('arrays a dead worker kept are reported lost; arrays that never left go back', () => {
+    const lent = new LentWeights();
+    const g = new Graph('g');
+    const events: string[] = [];
+    const lendable = (name: string): LendableArray => {
+      let a = new Float32Array(4).fill(1);
+      let lost = false;
+      return {
+        dtype: 'float32',
+        dims: [4],
+        take: () => {
+          if (lost) throw new Error(`${name} is lost`);
+          return a;
+        },
+        give: (b) => {
+          a = b as Float32Array;
+          events.push(`${name} back`);
+        },
+        lose: (why) => {
+          lost = true;
+          events.push(`${name} lost: ${why.message}`);
+        },
+      };
+    };
+    lent.input(g, 'kept', lendable('kept'));
+    lent.input(g, 'moved', lendable('moved'));
+    const f = lent.feeds();
+    expect(() => lent.feeds()).toThrow(/already running/);
+    structuredClone(f['moved']!.data, { transfer: [f['moved']!.data.buffer as ArrayBuffer] }); // detaches it, as a transfer to a worker does
+    lent.settle(new Error('worker exited'));
+    expect(events).toEqual(['kept back', 'moved lost: worker exited']);
+    expect(() => lent.feeds()).toThrow(/moved is lost/); // the run is over; the lost weight is refused by its owner
+    expect(events.slice(2)).toEqual(['kept back']); // and what was taken before it goes back
   });
 
   it('a float32 model lends nothing', async () => {
