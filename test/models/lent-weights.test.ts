@@ -80,7 +80,7 @@ describe('lent weights', () => {
     const g = new Graph('g');
     const events: string[] = [];
     const lendable = (name: string): LendableArray => {
-      let a = new Float32Array(4).fill(1);
+      let a: Float32Array = new Float32Array(4).fill(1);
       let lost = false;
       return {
         dtype: 'float32',
