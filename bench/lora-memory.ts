@@ -2,7 +2,7 @@
 // without gradient checkpointing (issue 7 "Speed and memory": QLoRA peak RSS ≤ 0.35× fp32-LoRA peak, and
 // gradient checkpointing ≤ 0.5× without).
 //   npx tsx bench/lora-memory.ts [--B 2] [--T 1024] [--cases fp32,fp32+ckpt,nf4,nf4+ckpt] [--layers 24]
-//                                [--keep | --model-dir DIR] [--attention-block ROWS] [--detail]
+//                                [--keep | --model-dir DIR] [--attention-block ROWS] [--detail] [--no-prepack] [--steps N]
 // The parent writes random fp32 weights as a sharded HF folder under /tmp (bench/lib/random-checkpoint.ts,
 // the 348.7M shape of bench/nf4-memory.ts), then runs each case in a fresh child process (maxRSS is per
 // process): fromPretrained (fp32, or BitsAndBytesConfig NF4 + double quant) → getPeftModel (LoRA r=16,
@@ -17,6 +17,7 @@
 // (docs/models.md "Memory" has both runs). Each case's RSS after each phase shows where the memory goes.
 // `--attention-block` overrides the step graphs' causal attention block (query rows; 0 = one block).
 // `--detail` prints, per case and phase, anonymous memory vs memory-mapped file pages (rssDetail).
+// `--no-prepack` runs the steps with ORT's `session.disable_prepacking` (no packed copies of fp32 weights).
 // Not here: speed (lora-step.ts), the forward-only NF4 ratio (nf4-memory.ts).
 
 import { spawnSync } from 'node:child_process';
@@ -93,18 +94,28 @@ async function child(): Promise<void> {
   const peft = getPeftModel(model, new LoraConfig({ r: 16, loraAlpha: 32, targetModules: 'all-linear', taskType: 'CAUSAL_LM' }));
   const block = arg('attention-block', '');
   const formulation = block === '' ? {} : { attentionBlock: Number(block) };
-  const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation });
+  const session = flag('no-prepack') ? { sessionConfig: { 'session.disable_prepacking': '1' } } : {};
+  const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation }, session);
   const params = peft.trainableValues(prog.step.layout);
   const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
   mark('compile');
-  // The trainer's optimizer step for one micro-batch (src/train/trainer.ts, accumulation 1).
-  const res = await prog.run(randomBatch(model.config, B, T), params);
-  const grads = res.grads!;
-  const coef = clipCoefficient(globalL2Norm([grads]), 1.0);
-  if (coef < 1) for (let i = 0; i < grads.length; i++) grads[i]! *= coef;
-  await opt.step(params, grads, 1e-4);
+  // The trainer's optimizer step for one micro-batch (src/train/trainer.ts, accumulation 1); `--steps N`
+  // runs more, each its own phase (the first step pays ORT's first-run costs).
+  const step = async (): Promise<number> => {
+    const res = await prog.run(randomBatch(model.config, B, T), params);
+    const grads = res.grads!;
+    const coef = clipCoefficient(globalL2Norm([grads]), 1.0);
+    if (coef < 1) for (let i = 0; i < grads.length; i++) grads[i]! *= coef;
+    await opt.step(params, grads, 1e-4);
+    return res.loss;
+  };
+  const loss = await step();
   mark('step');
-  const out: ChildResult = { phases, peakMB: process.resourceUsage().maxRSS / 1024, trainable: params.length, loss: res.loss };
+  for (let i = 2; i <= Number(arg('steps', '1')); i++) {
+    await step();
+    mark(`step ${i}`);
+  }
+  const out: ChildResult = { phases, peakMB: process.resourceUsage().maxRSS / 1024, trainable: params.length, loss };
   process.stdout.write(`RESULT ${JSON.stringify(out)}\n`);
   await prog.release();
   await opt.release();
@@ -114,6 +125,8 @@ function runChild(dir: string, name: CaseName, B: number, T: number): ChildResul
   const self = fileURLToPath(import.meta.url);
   const args = ['--import', 'tsx', self, '--child', '--dir', dir, '--case', name, '--B', String(B), '--T', String(T)];
   if (flag('detail')) args.push('--detail');
+  if (flag('no-prepack')) args.push('--no-prepack');
+  args.push('--steps', arg('steps', '1'));
   const block = arg('attention-block', '');
   if (block !== '') args.push('--attention-block', block);
   const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -151,12 +164,12 @@ async function parent(): Promise<void> {
     for (const c of cases) results.set(c, runChild(dir, c, B, T));
     console.log('');
     const phaseNames = results.values().next().value?.phases.map((p) => p.name) ?? [];
-    console.log(`| case | ${phaseNames.map((p) => `RSS after ${p} (peak so far)`).join(' | ')} | peak RSS | trainable | loss | load s | compile s | step s |`);
-    console.log(`|---|${phaseNames.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|`);
+    console.log(`| case | ${phaseNames.map((p) => `RSS after ${p} (peak so far)`).join(' | ')} | peak RSS | trainable | loss | load s | compile s | step s | later steps s |`);
+    console.log(`|---|${phaseNames.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|`);
     for (const [c, r] of results) {
       const cells = r.phases.map((p) => `${f(p.rssMB)} (${f(p.peakMB)}) MB`);
       const sec = (n: string): string => (r.phases.find((p) => p.name === n)?.seconds ?? NaN).toFixed(1);
-      console.log(`| ${c} | ${cells.join(' | ')} | **${f(r.peakMB)} MB** | ${(r.trainable / 1e6).toFixed(2)}M | ${r.loss.toFixed(4)} | ${sec('load')} | ${sec('compile')} | ${sec('step')} |`);
+      console.log(`| ${c} | ${cells.join(' | ')} | **${f(r.peakMB)} MB** | ${(r.trainable / 1e6).toFixed(2)}M | ${r.loss.toFixed(4)} | ${sec('load')} | ${sec('compile')} | ${sec('step')} | ${r.phases.filter((p) => p.name.startsWith('step ')).map((p) => p.seconds.toFixed(1)).join(', ') || '–'} |`);
     }
     console.log('');
     const ratio = (a: CaseName, b: CaseName, target: number, what: string): void => {

@@ -60,6 +60,20 @@ export interface StepResult {
   logits?: Tensor<'float32'>;
 }
 
+/**
+ * The session options of a step program: the training options, and for a checkpointed step no pre-packing
+ * of constant GEMM operands (the caller's `sessionConfig` wins). Why: ORT packs one copy of a weight per
+ * GEMM node, and a checkpointed step has three per frozen weight (forward, recompute, dx). Without packing,
+ * fp32 LoRA on the 348.7M model at 2 × 1024 tokens peaked at 3,755 instead of 5,103 MB, compiled in 9.5
+ * instead of 36.4 s, and its steps took 16.0–16.2 instead of 17.1–17.8 s (bench/lora-memory.ts --steps 3
+ * [--no-prepack]). Without checkpointing packing stays on: it was ~4% faster there (docs/performance.md).
+ */
+export function stepSessionOptions(model: TrainableModel, options: StepGraphOptions, session: SessionOptions = {}): SessionOptions {
+  const checkpointed = options.withGrad && model.gradientCheckpointing;
+  const sessionConfig = { ...(checkpointed ? { 'session.disable_prepacking': '1' } : {}), ...session.sessionConfig };
+  return { ...TRAINING_SESSION_OPTIONS, ...session, ...(Object.keys(sessionConfig).length > 0 ? { sessionConfig } : {}) };
+}
+
 /** What a compiled step keeps of its StepGraph: everything but the graph itself. */
 export type CompiledStep = Omit<StepGraph, 'graph'>;
 
@@ -78,7 +92,7 @@ export class StepProgram {
     const lendWeights = options.lendWeights ?? (session.device ?? 'cpu') === 'cpu';
     const { graph, ...step } = buildStepGraph(model, { ...options, lendWeights });
     // Weights travel as memory-mapped external data (createGraphSession).
-    const s = await createGraphSession(graph, { ...TRAINING_SESSION_OPTIONS, ...session });
+    const s = await createGraphSession(graph, stepSessionOptions(model, options, session));
     // The graph is not kept: once ORT has it, its nodes and constant tensors are garbage (36 MB of RSS for
     // a checkpointed QLoRA step of the 348.7M model, bench/lora-memory.ts).
     const opCounts = new Map<string, number>();

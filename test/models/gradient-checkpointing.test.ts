@@ -1,11 +1,12 @@
 // model.gradientCheckpointingEnable(): the step graph recomputes each decoder block in the backward instead
 // of keeping its activations (src/autodiff/checkpoint.ts). It must not change the numbers: loss and the flat
 // gradient vector equal those of the same graph without checkpointing (≤ 1e-6), for full fine-tuning, LoRA
-// with dropout (the seeded masks recompute exactly) and LoRA over an NF4 base (QLoRA).
+// with dropout (the seeded masks recompute exactly) and LoRA over an NF4 base (QLoRA). Its session runs
+// without ORT's pre-packing (stepSessionOptions), unless the caller asks for it.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { readSafetensors } from '../../src/io/index.js';
-import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type CausalLM, type TrainableModel } from '../../src/models/index.js';
+import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, stepSessionOptions, type CausalLM, type TrainableModel } from '../../src/models/index.js';
 import { getPeftModel, LoraConfig, prepareModelForKbitTraining } from '../../src/peft/index.js';
 import { BitsAndBytesConfig } from '../../src/quant/index.js';
 
@@ -73,5 +74,18 @@ describe('gradient checkpointing leaves loss and gradients unchanged', () => {
     );
     const peft = getPeftModel(m, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear', initLoraWeights: false }), { seed: 4 });
     await compare(m, peft, false);
+  });
+});
+
+describe('session options of a checkpointed step', () => {
+  it('turn ORT pre-packing off (three packed copies per weight otherwise); the caller can turn it back on', async () => {
+    const m = await AutoModelForCausalLM.fromPretrained(GQA);
+    const opts = { B: 1, T: 8, objective: causalLmObjective, withGrad: true };
+    expect(stepSessionOptions(m, opts).sessionConfig).toBeUndefined();
+    m.gradientCheckpointingEnable();
+    expect(stepSessionOptions(m, opts).sessionConfig).toEqual({ 'session.disable_prepacking': '1' });
+    expect(stepSessionOptions(m, { ...opts, withGrad: false }).sessionConfig).toBeUndefined(); // evaluation: no recompute
+    expect(stepSessionOptions(m, opts, { sessionConfig: { 'session.disable_prepacking': '0', x: 'y' } }).sessionConfig).toEqual({ 'session.disable_prepacking': '0', x: 'y' });
+    expect(stepSessionOptions(m, opts, { threads: 1 })).toMatchObject({ threads: 1, enableMemPattern: false });
   });
 });
