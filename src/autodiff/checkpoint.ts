@@ -49,11 +49,12 @@ class Recompute {
     if (hit) return hit;
     const p = v.producer;
     if (!p || p.index < this.seg.start || p.index >= this.seg.end) return v; // segment input: kept alive anyway
-    // A frozen weight's transpose (x·Wᵀ) is read as it is: ORT folds it into every GEMM that reads it
-    // (FusedMatMul, its W pre-packed). A recomputed copy would read W through an anchor, so the recomputed
-    // GEMMs got no pre-packing and ORT kept W's memory-mapped file pages besides its packed copies
+    // A weight's transpose (x·Wᵀ, W an initializer or a graph input) is read as it is: ORT folds it into
+    // every GEMM that reads it (FusedMatMul), so no buffer holds it. A recomputed copy read W through an
+    // anchor, which made ORT keep an initializer's memory-mapped file pages besides its packed copies
     // (fp32 LoRA at 2 × 1024 tokens, checkpointed: 1.25 GB of file pages, bench/lora-memory.ts --detail).
-    if (p.opType === 'Transpose' && p.inputs[0]?.kind === 'initializer' && p.inputs[0].rank === 2) return v;
+    const w = p.opType === 'Transpose' ? p.inputs[0] : undefined;
+    if (w && (w.kind === 'initializer' || w.kind === 'input') && w.rank === 2 && w.dtype === 'float32') return v;
     this.clone(p);
     return this.map.get(v)!;
   }

@@ -64,8 +64,9 @@ export function createBuildContext(g: Graph, weights: WeightSource, opts: Contex
     if (t) return t;
     const hit = g.initializers.get(name)?.value; // a second pass over the same graph shares weights
     if (hit) return hit;
-    // A lending graph (a step on the CPU) takes float16 weights as inputs the host lends for each run.
-    const lendable = lent && weights.dense instanceof FloatWeights ? weights.dense.lendable(name) : undefined;
+    // A lending graph (a step on the CPU) takes float16 weights (and float32 ones where ORT does not
+    // pre-pack) as inputs the host lends for each run.
+    const lendable = lent && weights.dense instanceof FloatWeights ? weights.dense.lendable(name, lent.float32) : undefined;
     if (lent && lendable) return lent.input(g, name, lendable);
     const tensor = stored(name);
     if (!tensor) {

@@ -57,26 +57,27 @@ export class FloatWeights implements Map<string, Tensor<'float32'>> {
   }
 
   /**
-   * A float16 entry as an array a step graph can take as a lent input (lent-weights.ts); float32 entries
-   * stay initializers (ORT pre-packs them), and bfloat16 cannot cross into ORT.
+   * An entry as an array a step graph can take as a lent input (lent-weights.ts): float16 ones, and float32
+   * ones when `float32` (a session that does not pre-pack them); bfloat16 cannot cross into ORT.
    */
-  lendable(name: string): LendableArray | undefined {
+  lendable(name: string, float32: boolean): LendableArray | undefined {
     const t = this.storage.get(name);
-    if (!t || t.dtype !== 'float16') return undefined;
-    const dims = t.dims;
+    if (!t || !(t.dtype === 'float16' || (float32 && t.dtype === 'float32'))) return undefined;
+    const { dims, dtype } = t;
+    const stored = (a: Uint16Array | Float32Array): StoredFloat => (dtype === 'float16' ? new Tensor('float16', dims, a as Uint16Array) : new Tensor('float32', dims, a as Float32Array));
     return {
-      dtype: 'float16',
+      dtype,
       dims,
       take: () => {
         if (this.lostWith) void this.store; // throws, naming the crash
         if (this.lentOut.has(name)) throw new TsFinetuneError('RUNTIME_ERROR', `'${name}' is already lent to a running step`);
-        const a = owning('float16', this.storage.get(name)!.data as Uint16Array);
-        this.storage.set(name, new Tensor('float16', dims, a));
+        const a = owning(dtype, this.storage.get(name)!.data as Uint16Array | Float32Array);
+        this.storage.set(name, stored(a));
         this.lentOut.add(name);
         return a;
       },
       give: (a) => {
-        this.storage.set(name, new Tensor('float16', dims, a as Uint16Array));
+        this.storage.set(name, stored(a as Uint16Array | Float32Array));
         this.lentOut.delete(name);
       },
       lose: (why) => {

@@ -88,11 +88,13 @@ export class StepProgram {
   ) {}
 
   static async compile(model: TrainableModel, options: StepGraphOptions, session: SessionOptions = {}): Promise<StepProgram> {
-    // On the CPU the frozen 4-bit weights are fed from the host's arrays (lent-weights.ts): one copy, not two.
+    const sessionOptions = stepSessionOptions(model, options, session);
+    // On the CPU the frozen weights ORT does not pre-pack are fed from the host's arrays (lent-weights.ts):
+    // one copy, not two. The others travel as memory-mapped external data (createGraphSession).
     const lendWeights = options.lendWeights ?? (session.device ?? 'cpu') === 'cpu';
-    const { graph, ...step } = buildStepGraph(model, { ...options, lendWeights });
-    // Weights travel as memory-mapped external data (createGraphSession).
-    const s = await createGraphSession(graph, stepSessionOptions(model, options, session));
+    const lendFloat32 = options.lendFloat32 ?? (lendWeights && sessionOptions.sessionConfig?.['session.disable_prepacking'] === '1');
+    const { graph, ...step } = buildStepGraph(model, { ...options, lendWeights, lendFloat32 });
+    const s = await createGraphSession(graph, sessionOptions);
     // The graph is not kept: once ORT has it, its nodes and constant tensors are garbage (36 MB of RSS for
     // a checkpointed QLoRA step of the 348.7M model, bench/lora-memory.ts).
     const opCounts = new Map<string, number>();

@@ -109,6 +109,8 @@ export interface StepGraphOptions {
    * keeps a second copy of (src/models/lent-weights.ts). StepProgram sets it for CPU sessions.
    */
   lendWeights?: boolean;
+  /** With `lendWeights`, lend float32 weights too (for a session that does not pre-pack them). */
+  lendFloat32?: boolean;
 }
 
 export interface StepGraph {
@@ -129,7 +131,7 @@ export function buildStepGraph(model: TrainableModel, o: StepGraphOptions): Step
   setNnFormulation(g, { attentionBlock: o.withLogits ? 0 : STEP_ATTENTION_BLOCK, ...o.formulation });
   const layout = new ParamLayout(model.trainableParams());
   const params = layout.inputs(g);
-  const lent = o.lendWeights ? lendWeights(g) : undefined;
+  const lent = o.lendWeights ? lendWeights(g, { float32: o.lendFloat32 ?? false }) : undefined;
   const inputs: DecoderInputs = {
     inputIds: g.input('input_ids', 'int64', [B, T]),
     attentionMask: g.input('attention_mask', 'int64', [B, T]),

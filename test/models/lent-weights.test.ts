@@ -4,7 +4,7 @@
 // of the same step with the weights as initializers; the model's weights are byte-identical after runs;
 // while a step runs, reading them is a clear error, and afterwards it works again; a run refused for a bad
 // feed leaves them usable, and only arrays a dead worker kept are reported lost; a float32 model lends
-// nothing (ORT pre-packs its weights).
+// nothing (ORT pre-packs its weights) unless checkpointed, where its steps run without pre-packing.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type CausalLM } from '../../src/models/index.js';
@@ -110,11 +110,29 @@ describe('lent weights', () => {
     expect(events.slice(2)).toEqual(['kept back']); // and what was taken before it goes back
   });
 
-  it('a float32 model lends nothing', async () => {
+  it('a float32 model lends nothing, unless checkpointed (no pre-packing there): then its frozen weights too', async () => {
     const base = await AutoModelForCausalLM.fromPretrained(GQA);
-    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }), { seed: 2 });
-    const prog = await StepProgram.compile(peft, { B: 2, T, objective: causalLmObjective, withGrad: true, training: false });
-    programs.push(prog);
-    expect(prog.step.lent).toBeUndefined();
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear', initLoraWeights: false }), { seed: 2 });
+    const opts = { B: 2, T, objective: causalLmObjective, withGrad: true, training: false };
+    const packed = await StepProgram.compile(peft, opts);
+    programs.push(packed);
+    expect(packed.step.lent).toBeUndefined();
+    base.gradientCheckpointingEnable();
+    const lending = await StepProgram.compile(peft, opts);
+    const held = await StepProgram.compile(peft, { ...opts, lendWeights: false });
+    programs.push(lending, held);
+    const names = lending.step.lent?.names ?? [];
+    expect(names).toContain('model.layers.0.self_attn.q_proj.weight');
+    expect(names).toContain('lm_head.weight');
+    expect(names.some((n) => n.includes('lora'))).toBe(false); // trainable values are parameters, not lent
+    const before = snapshot(base);
+    const params = peft.trainableValues(lending.step.layout);
+    const a = await lending.run({ ...feeds, extras }, params);
+    const b = await held.run({ ...feeds, extras }, params);
+    expect(a.loss).toBeCloseTo(b.loss, 6);
+    let maxDiff = 0;
+    for (let i = 0; i < a.grads!.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.grads![i]! - b.grads![i]!));
+    expect(maxDiff).toBeLessThan(1e-6);
+    expect(snapshot(base)).toEqual(before);
   });
 });
