@@ -95,7 +95,8 @@ async function child(): Promise<void> {
   const block = arg('attention-block', '');
   const formulation = block === '' ? {} : { attentionBlock: Number(block) };
   const session = flag('no-prepack') ? { sessionConfig: { 'session.disable_prepacking': '1' } } : {};
-  const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation }, session);
+  const lendFloat32 = flag('no-lend-f32') ? { lendFloat32: false } : {};
+  const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation, ...lendFloat32 }, session);
   const params = peft.trainableValues(prog.step.layout);
   const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
   mark('compile');
@@ -126,6 +127,7 @@ function runChild(dir: string, name: CaseName, B: number, T: number): ChildResul
   const args = ['--import', 'tsx', self, '--child', '--dir', dir, '--case', name, '--B', String(B), '--T', String(T)];
   if (flag('detail')) args.push('--detail');
   if (flag('no-prepack')) args.push('--no-prepack');
+  if (flag('no-lend-f32')) args.push('--no-lend-f32');
   args.push('--steps', arg('steps', '1'));
   const block = arg('attention-block', '');
   if (block !== '') args.push('--attention-block', block);
