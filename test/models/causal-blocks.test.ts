@@ -10,6 +10,7 @@ import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type BatchFeeds, type TrainableModel } from '../../src/models/index.js';
 import { STEP_ATTENTION_BLOCK } from '../../src/models/step-graph.js';
 import { getPeftModel, LoraConfig } from '../../src/peft/index.js';
+import { expectSameStep } from './same-step.js';
 
 const GQA = 'test/fixtures/models/llama-gqa';
 const FAST = { worker: false, graphOptimizationLevel: 'disabled' } as const;
@@ -42,17 +43,6 @@ async function run(model: TrainableModel, feeds: BatchFeeds, attentionBlock: num
   return { loss: res.loss, grads: res.grads!, softmaxes };
 }
 
-function expectSame(a: Run, b: Run): void {
-  let maxDiff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.grads.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a.grads[i]! - b.grads[i]!));
-    norm += a.grads[i]! ** 2;
-  }
-  expect(Math.sqrt(norm)).toBeGreaterThan(1e-3);
-  expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-6);
-  expect(maxDiff).toBeLessThan(1e-6);
-}
 
 async function lora(): Promise<{ peft: TrainableModel; base: Awaited<ReturnType<typeof AutoModelForCausalLM.fromPretrained>> }> {
   const base = await AutoModelForCausalLM.fromPretrained(GQA);
@@ -74,12 +64,12 @@ describe('causal attention blocks', () => {
     expect(one.softmaxes).toBe(2); // 2 layers, one block each
     expect(four.softmaxes).toBe(2 * 5);
     expect(six.softmaxes).toBe(2 * 4);
-    expectSame(one, four);
-    expectSame(one, six);
+    expectSameStep(one, four);
+    expectSameStep(one, six);
     // kernels/attention-block.ts (the default core) in one block and in blocks of 4
-    expectSame(one, await run(peft, feeds, 0, false, 'function'));
-    expectSame(one, await run(peft, feeds, 4, false, 'function')); // key prefixes in tiles (kernels/attention-tiles.ts)
-    expectSame(one, await run(peft, feeds, 4, false, 'function', false)); // one [M, E] tensor per block
+    expectSameStep(one, await run(peft, feeds, 0, false, 'function'));
+    expectSameStep(one, await run(peft, feeds, 4, false, 'function')); // key prefixes in tiles (kernels/attention-tiles.ts)
+    expectSameStep(one, await run(peft, feeds, 4, false, 'function', false)); // one [M, E] tensor per block
   });
 
   it('leave them unchanged for packed documents and with gradient checkpointing', async () => {
@@ -93,12 +83,12 @@ describe('causal attention blocks', () => {
     feeds.attentionMask = new BigInt64Array(3 * T).fill(1n);
     const one = await run(peft, feeds, 0, true);
     const blocks = await run(peft, feeds, 4, true);
-    expectSame(one, blocks);
+    expectSameStep(one, blocks);
     base.gradientCheckpointingEnable();
     const ckpt = await run(peft, feeds, 4, true);
     expect(ckpt.softmaxes).toBe(2 * 2 * 5); // each block's forward is recomputed in the backward
-    expectSame(one, ckpt);
-    expectSame(one, await run(peft, feeds, 4, true, 'function'));
-    expectSame(one, await run(peft, feeds, 4, true, 'function', false));
+    expectSameStep(one, ckpt);
+    expectSameStep(one, await run(peft, feeds, 4, true, 'function'));
+    expectSameStep(one, await run(peft, feeds, 4, true, 'function', false));
   });
 });
