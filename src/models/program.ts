@@ -18,7 +18,7 @@ import { trainingSessionOptions } from '../autodiff/index.js';
 import { toModelProto, type Graph } from '../graph/index.js';
 import { encodeModel } from '../onnx/encode.js';
 import { externalizeInitializers } from '../onnx/external-data.js';
-import { createSession, type Session, type SessionOptions } from '../runtime/index.js';
+import { AUTO_ORDER, createSession, quickCheckExecutionProvider, type Session, type SessionOptions } from '../runtime/index.js';
 import { buildStepGraph, type StepGraph, type StepGraphOptions, type TrainableModel } from './step-graph.js';
 
 export const TRAINING_SESSION_OPTIONS: SessionOptions = trainingSessionOptions;
@@ -74,6 +74,17 @@ export function stepSessionOptions(model: TrainableModel, options: StepGraphOpti
   return { ...TRAINING_SESSION_OPTIONS, ...session, ...(Object.keys(sessionConfig).length > 0 ? { sessionConfig } : {}) };
 }
 
+/**
+ * Whether a session asked for `device` will run on the CPU: asked for, or 'auto' where no other execution
+ * provider's files are installed (so 'auto' skips them: src/runtime/devices.ts epPrecheck). Lent weights
+ * are for the CPU only; where a GPU might be picked the step keeps its weights as initializers.
+ */
+export function runsOnCpu(device: SessionOptions['device']): boolean {
+  const d = device ?? 'cpu';
+  if (d === 'cpu') return true;
+  return d === 'auto' && AUTO_ORDER.every((x) => x === 'cpu' || !quickCheckExecutionProvider(x).possible);
+}
+
 /** What a compiled step keeps of its StepGraph: everything but the graph itself. */
 export type CompiledStep = Omit<StepGraph, 'graph'>;
 
@@ -91,7 +102,7 @@ export class StepProgram {
     const sessionOptions = stepSessionOptions(model, options, session);
     // On the CPU the frozen weights ORT does not pre-pack are fed from the host's arrays (lent-weights.ts):
     // one copy, not two. The others travel as memory-mapped external data (createGraphSession).
-    const lendWeights = options.lendWeights ?? (session.device ?? 'cpu') === 'cpu';
+    const lendWeights = options.lendWeights ?? runsOnCpu(session.device);
     const lendFloat32 = options.lendFloat32 ?? (lendWeights && sessionOptions.sessionConfig?.['session.disable_prepacking'] === '1');
     const { graph, ...step } = buildStepGraph(model, { ...options, lendWeights, lendFloat32 });
     const s = await createGraphSession(graph, sessionOptions);

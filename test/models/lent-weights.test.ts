@@ -7,7 +7,8 @@
 // nothing (ORT pre-packs its weights) unless checkpointed, where its steps run without pre-packing.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
-import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, type CausalLM } from '../../src/models/index.js';
+import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, runsOnCpu, type CausalLM } from '../../src/models/index.js';
+import { AUTO_ORDER, quickCheckExecutionProvider } from '../../src/runtime/index.js';
 import { getPeftModel, LoraConfig } from '../../src/peft/index.js';
 import { BitsAndBytesConfig } from '../../src/quant/index.js';
 import { Graph } from '../../src/graph/index.js';
@@ -61,6 +62,20 @@ describe('lent weights', () => {
     expect(maxDiff).toBeLessThan(1e-6);
     expect(Array.from(again.grads!)).toEqual(Array.from(a.grads!));
     expect(snapshot(base)).toEqual(before);
+  });
+
+  it("lends on device 'cpu', and on 'auto' where no GPU provider is installed (the trainer's default)", async () => {
+    expect(runsOnCpu(undefined)).toBe(true);
+    expect(runsOnCpu('cpu')).toBe(true);
+    expect(runsOnCpu('cuda')).toBe(false);
+    expect(runsOnCpu('webgpu')).toBe(false);
+    const onlyCpu = AUTO_ORDER.every((d) => d === 'cpu' || !quickCheckExecutionProvider(d).possible);
+    expect(runsOnCpu('auto')).toBe(onlyCpu);
+    const base = await AutoModelForCausalLM.fromPretrained(GQA, { quantizationConfig: new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4' }) });
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }), { seed: 2 });
+    const prog = await StepProgram.compile(peft, { B: 2, T, objective: causalLmObjective, withGrad: true, training: false }, { device: 'auto' });
+    programs.push(prog);
+    expect(prog.step.lent !== undefined).toBe(onlyCpu);
   });
 
   it('a run refused before it starts (a bad feed) leaves the weights usable', async () => {
