@@ -5,10 +5,10 @@
 // file pages on the 348.7M QLoRA step, bench/lora-memory.ts --detail; ~3.5 GB for a 7B model).
 // As inputs ORT reads the host's arrays in place; a session worker borrows their buffers for each run and
 // hands them back (Session.runLending: no copy either way). While a step runs the owner's arrays are
-// detached, so its owner (QuantizedLinear) refuses reads until they are back.
+// detached, so their owners (QuantizedLinear, FloatWeights) refuse reads until they are back.
 // Float32 weights only where ORT does not pre-pack them (checkpointed steps): there, too, ORT read its own
-// mapped copy (4.4 GB of file pages for fp32 LoRA on a 1.17B model). Only on the CPU: a GPU session would
-// copy such inputs to the device on every run.
+// mapped copy (4.4 GB of file pages for fp32 LoRA on a 1.17B model). Only on the CPU (program.ts
+// runsOnCpu): a GPU session would copy such inputs to the device on every run.
 // Not here: which weights are lendable (their owners call `input`), the run (src/models/program.ts).
 
 import { TsFinetuneError } from '../core/errors.js';
@@ -56,7 +56,7 @@ export class LentWeights {
     return g.input(name, w.dtype, [...w.dims]);
   }
 
-  /** Feeds for one run: the owners' arrays, counted out until `returned` or `lost`. */
+  /** Feeds for one run: the owners' arrays, counted out until `returned` or `settle`. */
   feeds(): Record<string, Tensor> {
     if (this.out.size > 0) throw new TsFinetuneError('RUNTIME_ERROR', 'This step program is already running: await its run before starting another');
     const feeds: Record<string, Tensor> = {};
