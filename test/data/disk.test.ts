@@ -2,14 +2,14 @@
 // state.json; dataset_dict.json for a DatasetDict), reading a folder in that layout written by another Arrow
 // writer, and atomicity: a failed save leaves the previous folder intact and no temp folder behind.
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, promises as fsp, writeFileSync, mkdirSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readdirSync, readFileSync, promises as fsp, writeFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Table, tableFromIPC, tableToIPC, vectorFromArray, Utf8, Int64, List, Field, Struct } from 'apache-arrow';
 import { Dataset, DatasetDict, loadDataset, loadFromDisk } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'tsft-disk-'));
+const tmp = (): string => tempDir('tsft-disk-');
 const rows = Array.from({ length: 40 }, (_, i) => ({ text: `row ${i}`, n: i, messages: i % 5 ? [{ role: 'user', content: `q${i}` }] : null }));
 
 afterEach(() => vi.restoreAllMocks());

@@ -3,12 +3,12 @@
 // HF_HUB_OFFLINE=1 from the cache alone; streaming fetches files when the iteration reaches them;
 // the dataset card's configs are honoured; hfHubDownload returns the cached file path.
 
-import { existsSync, lstatSync, mkdtempSync, readFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Dataset, hfHubDownload, loadDataset } from '../../src/data/index.js';
 import { startFakeHub, type FakeHub } from '../helpers/fake-hub.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'data');
 const pq = (f: string): Buffer => readFileSync(path.join(FIX, `${f}.parquet`));
@@ -52,7 +52,7 @@ afterEach(() => {
 
 describe('Hub datasets (fake Hub)', () => {
   it('downloads the sharded parquet split into the HF cache and reloads it offline', async () => {
-    cacheDir = mkdtempSync(path.join(os.tmpdir(), 'tsft-hf-'));
+    cacheDir = tempDir('tsft-hf-');
     const train = await loadDataset('jtatman/python-code-dataset-500k', { split: 'train', hubUrl: hub.url, cacheDir, progress: false });
     expect(train.numRows).toBe(2 * source.length);
     expect(train.get(0)).toEqual(source[0]);
@@ -77,12 +77,12 @@ describe('Hub datasets (fake Hub)', () => {
 
   it('offline with an empty cache fails with HUB_OFFLINE naming the repo', async () => {
     process.env.HF_HUB_OFFLINE = '1';
-    const empty = mkdtempSync(path.join(os.tmpdir(), 'tsft-hf-'));
+    const empty = tempDir('tsft-hf-');
     await expect(loadDataset('org/jsonl-splits', { hubUrl: hub.url, cacheDir: empty })).rejects.toMatchObject({ code: 'HUB_OFFLINE', message: expect.stringContaining('org/jsonl-splits') });
   });
 
   it('{split}.jsonl files and dataset-card configs', async () => {
-    const c = mkdtempSync(path.join(os.tmpdir(), 'tsft-hf-'));
+    const c = tempDir('tsft-hf-');
     const dd = await loadDataset('org/jsonl-splits', { hubUrl: hub.url, cacheDir: c, progress: false });
     expect(dd.numRows).toEqual({ train: 2, validation: 1 });
     const big = await loadDataset('org/carded', { hubUrl: hub.url, cacheDir: c, split: 'train', progress: false });
@@ -94,7 +94,7 @@ describe('Hub datasets (fake Hub)', () => {
   });
 
   it('streaming reads the repo lazily: take(3) downloads only the first shard', async () => {
-    const c = mkdtempSync(path.join(os.tmpdir(), 'tsft-hf-'));
+    const c = tempDir('tsft-hf-');
     const it = await loadDataset('jtatman/python-code-dataset-500k', { split: 'train', streaming: true, hubUrl: hub.url, cacheDir: c, progress: false });
     expect(it.numShards).toBe(2);
     expect(await it.take(3).toList()).toEqual(source.slice(0, 3));
@@ -104,7 +104,7 @@ describe('Hub datasets (fake Hub)', () => {
   });
 
   it('hfHubDownload returns the cached path; Dataset.fromParquet reads it', async () => {
-    const c = mkdtempSync(path.join(os.tmpdir(), 'tsft-hf-'));
+    const c = tempDir('tsft-hf-');
     const file = await hfHubDownload({ repoId: 'jtatman/python-code-dataset-500k', filename: 'data/train-00000-of-00002.parquet', repoType: 'dataset', hubUrl: hub.url, cacheDir: c, progress: false });
     expect(file).toBe(path.join(c, 'datasets--jtatman--python-code-dataset-500k', 'snapshots', SHA, 'data', 'train-00000-of-00002.parquet'));
     expect((await Dataset.fromParquet(file)).toList()).toEqual(source);

@@ -2,16 +2,16 @@
 // iteration reaches it (proved with a file whose last row group is corrupt) — and map / filter / take / skip /
 // shuffle(bufferSize) are lazy, deterministic for a seed, and name the row when a function throws.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parquetMetadata } from 'hyparquet';
 import { Dataset, loadDataset, type IterableDataset } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'data');
 const source = readFileSync(path.join(FIX, 'parquet-source.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'tsft-it-'));
+const tmp = (): string => tempDir('tsft-it-');
 
 async function jsonlStream(n: number, files = 1): Promise<IterableDataset> {
   const d = tmp();

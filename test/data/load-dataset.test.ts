@@ -2,16 +2,16 @@
 // {split: files}, folders whose splits come from file names as datasets finds them, split slicing, and the
 // bad inputs (missing file, glob matching nothing, a jsonl line that is not JSON, types that disagree).
 
-import { mkdirSync, mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { tableToIPC, Table, vectorFromArray, Utf8 } from 'apache-arrow';
 import { Dataset, DatasetDict, loadDataset } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'data');
-const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'tsft-load-'));
+const tmp = (): string => tempDir('tsft-load-');
 const jsonl = (rows: object[]): string => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 const rows = Array.from({ length: 12 }, (_, i) => ({ instruction: `q${i}`, output: `a${i}`, n: i }));
 

@@ -4,8 +4,7 @@
 // multi-byte UTF-8, and each codec. Layouts it does not cover (DELTA_* encodings, LZ4) must fall back to
 // hyparquet with the same result. A spy on ByteColumnReader.read tells which path each chunk took.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Binary, Field, Int64, makeVector, Schema, Table, tableToIPC, Type, Utf8, vectorFromArray } from 'apache-arrow';
@@ -13,6 +12,7 @@ import * as PW from 'parquet-wasm';
 import { parquetMetadata } from 'hyparquet';
 import { Dataset, loadDataset } from '../../src/data/index.js';
 import { ByteColumnReader } from '../../src/data/parquet-bytes.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROWS = 1500;
 const words = ['print', 'λ', 'café', '数据', 'return', '😀', '', 'yield x', 'def f():\n    pass'];
@@ -58,7 +58,7 @@ interface Layout {
   encoding?: PW.Encoding;
 }
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'tsft-pqbytes-'));
+const dir = tempDir('tsft-pqbytes-');
 
 function write(name: string, l: Layout): string {
   let b = new PW.WriterPropertiesBuilder()

@@ -3,19 +3,19 @@
 // equal, row for row, to the rows they were written from (fixtures made by scripts/make_parquet_fixtures.ts).
 // Our own writer (toParquet) is checked the other way round: arrow-rs must read what we write.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tableFromIPC } from 'apache-arrow';
 import * as PW from 'parquet-wasm';
 import { parquetMetadata } from 'hyparquet';
 import { Dataset, loadDataset } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'data');
 const source = readFileSync(path.join(FIX, 'parquet-source.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 const FILES = ['hyparquet-snappy', 'hyparquet-zstd', 'arrow-rs-snappy', 'arrow-rs-zstd'];
-const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'tsft-pq-'));
+const tmp = (): string => tempDir('tsft-pq-');
 
 describe('parquet from two writers', () => {
   it('fixtures really cover dictionary pages, both codecs, several row groups and both writers', () => {

@@ -1,8 +1,7 @@
 // Shared by the SFT / trainer-loop tests: the tiny Llama fixture with LoRA, a character tokenizer whose ids
 // fit its 128-entry vocabulary (from dpo-helpers), quiet SFT arguments, text rows of different lengths, and
 // file helpers (adapter bytes, temp folders, a trainer that records the dataset rows of each micro-batch).
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { AutoModelForCausalLM, ParamLayout, type CausalLM, type TrainableModel } from '../../src/models/index.js';
 import { LoraConfig, type LoraConfigInit } from '../../src/peft/index.js';
@@ -10,12 +9,14 @@ import { SFTConfig, SFTTrainer, type MicroBatch, type SFTTrainerInit } from '../
 import type { TokenizedExample } from '../../src/train/collator.js';
 import type { SessionOptions } from '../../src/runtime/index.js';
 import { FAST, charTokenizer } from './dpo-helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export { FAST, charTokenizer };
 export const GQA = 'test/fixtures/models/llama-gqa';
 
+/** A temp folder removed after the calling test file (see helpers/temp-dir.ts). */
 export function tmp(prefix: string): string {
-  return mkdtempSync(path.join(tmpdir(), `tsft-${prefix}-`));
+  return tempDir(`tsft-${prefix}-`);
 }
 
 /** Text rows of clearly different lengths (5 … 40 tokens with the char tokenizer), so label-token
