@@ -72,6 +72,20 @@ function rssDetail(): string {
   return `anonymous ${mb(kb('Anonymous'))} (ArrayBuffers ${Math.round(process.memoryUsage().arrayBuffers / MB)} MB), file pages ${mb(kb('Rss') - kb('Anonymous'))}`;
 }
 
+/** The 10 mappings with the most resident memory (--maps): an arena region shows as one large anonymous mapping. */
+function largestMappings(): string {
+  const maps: { what: string; size: number; rss: number }[] = [];
+  let cur: { what: string; size: number; rss: number } | undefined;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      cur = { what: head[3] || 'anon', size: (parseInt(head[2]!, 16) - parseInt(head[1]!, 16)) / MB, rss: 0 };
+      maps.push(cur);
+    } else if (cur && line.startsWith('Rss:')) cur.rss = Number(/(\d+)/.exec(line)![1]) / 1024;
+  }
+  return maps.sort((a, b) => b.rss - a.rss).slice(0, 10).map((m) => `${m.what.split('/').pop()} ${m.rss.toFixed(0)}/${m.size.toFixed(0)}`).join(', ');
+}
+
 async function child(): Promise<void> {
   const dir = arg('dir', '');
   const name = arg('case', 'fp32') as CaseName;
@@ -83,6 +97,7 @@ async function child(): Promise<void> {
     const now = performance.now();
     phases.push({ name: phase, rssMB: process.memoryUsage().rss / MB, peakMB: process.resourceUsage().maxRSS / 1024, seconds: (now - t) / 1000 });
     if (flag('detail')) process.stderr.write(`  ${name} after ${phase}: ${rssDetail()}\n`);
+    if (flag('maps')) process.stderr.write(`  ${name} after ${phase}: largest mappings ${largestMappings()}\n`);
     t = now;
   };
   mark('imports');
@@ -94,7 +109,10 @@ async function child(): Promise<void> {
   const peft = getPeftModel(model, new LoraConfig({ r: 16, loraAlpha: 32, targetModules: 'all-linear', taskType: 'CAUSAL_LM' }));
   const block = arg('attention-block', '');
   const formulation = block === '' ? {} : { attentionBlock: Number(block) };
-  const session = flag('no-prepack') ? { sessionConfig: { 'session.disable_prepacking': '1' } } : {};
+  const session = {
+    ...(flag('no-prepack') ? { sessionConfig: { 'session.disable_prepacking': '1' } } : {}),
+    ...(flag('no-arena') ? { enableCpuMemArena: false } : {}),
+  };
   const lendFloat32 = flag('no-lend-f32') ? { lendFloat32: false } : {};
   const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation, ...lendFloat32 }, session);
   const params = peft.trainableValues(prog.step.layout);
@@ -128,12 +146,14 @@ function runChild(dir: string, name: CaseName, B: number, T: number): ChildResul
   if (flag('detail')) args.push('--detail');
   if (flag('no-prepack')) args.push('--no-prepack');
   if (flag('no-lend-f32')) args.push('--no-lend-f32');
+  if (flag('no-arena')) args.push('--no-arena');
+  if (flag('maps')) args.push('--maps');
   args.push('--steps', arg('steps', '1'));
   const block = arg('attention-block', '');
   if (block !== '') args.push('--attention-block', block);
   const p = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = p.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  if (flag('detail')) process.stderr.write(p.stderr.split('\n').filter((l) => l.startsWith('  ') && l.includes(' after ')).join('\n') + '\n');
+  if (flag('detail') || flag('maps')) process.stderr.write(p.stderr.split('\n').filter((l) => l.startsWith('  ') && l.includes(' after ')).join('\n') + '\n');
   if (!line) throw new Error(`child (${name}) failed (status ${p.status}, signal ${p.signal}):\n${p.stderr.slice(-3000)}`);
   return JSON.parse(line.slice(7)) as ChildResult;
 }

@@ -16,8 +16,9 @@
 // [tokens, K]). Not here: 4-bit weights (nf4-dequant.ts), deciding what is stored 16-bit (src/models).
 
 import { TsFinetuneError } from '../src/core/index.js';
-import { attr, defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Graph, type Value } from '../src/graph/index.js';
+import { defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Graph, type Value } from '../src/graph/index.js';
 import { registerFunctionGradient } from '../src/autodiff/index.js';
+import { aliasAfter, sumInOrder } from './ordering.js';
 
 export type HalfDType = 'float16' | 'bfloat16';
 
@@ -27,13 +28,6 @@ export const DEFAULT_CHUNK_BYTES = 4 * 2 ** 20;
 export interface HalfLinearOptions {
   /** Float32 bytes of W cast at once (default DEFAULT_CHUNK_BYTES); tests make it small to force chunks. */
   chunkBytes?: number;
-}
-
-/** `x` (same dtype and shape) that exists only once `dep` does: Reshape to its own shape ++ an empty dim list from dep. */
-function aliasAfter(g: Graph, x: Value, dep: Value): Value {
-  const empty = g.node('Shape', [dep], { start: attr.int(0), end: attr.int(0) }, [{ dtype: 'int64', shape: [0] }])[0]!;
-  const shape = op.Concat([g.ints(x.shape), empty], 0); // = x.shape
-  return g.node('Reshape', [x, shape], {}, [{ dtype: x.dtype, shape: x.shape }])[0]!;
 }
 
 /** Row ranges [start, end) of W, each at most `chunkBytes` as float32. */
@@ -71,14 +65,14 @@ function backwardFunction(yShape: readonly number[], N: number, K: number, dtype
       docString: `dx = dy · float32(W) for a ${dtype} W [${N}, ${K}], cast chunk by chunk (kernels/half-linear.ts)`,
     },
     (g, [dy, w]) => {
-      const wa = aliasAfter(g, w!, dy!);
-      let dx: Value | undefined;
-      for (const c of rowChunks(N, K, chunkBytes)) {
+      // Chunk k's cast waits for the sum of chunks < k (ordering.ts): one [..., K] partial alive at a time.
+      const cs = rowChunks(N, K, chunkBytes);
+      const dx = sumInOrder(g, w!, dy!, cs.length, (k, wa) => {
+        const c = cs[k]!;
         const dyc = c[0] === 0 && c[1] === N ? dy! : op.Slice(dy!, [c[0]], [c[1]], [last]); // [..., rows]
-        const part = op.MatMul(dyc, castRows(wa, c, N)); // [..., K]
-        dx = dx === undefined ? part : op.Add(dx, part);
-      }
-      return [dx!];
+        return op.MatMul(dyc, castRows(wa, c, N)); // [..., K]
+      });
+      return [dx];
     },
   );
   fns.set(name, f);

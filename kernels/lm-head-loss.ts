@@ -17,8 +17,9 @@
 // objective; src/nn/formulation.ts `lmHeadLoss` for steps without checkpointing).
 
 import { TsFinetuneError } from '../src/core/index.js';
-import { attr, defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Graph, type Value } from '../src/graph/index.js';
+import { defineFunction, KERNEL_DOMAIN, op, type DefinedFunction, type Graph, type Value } from '../src/graph/index.js';
 import { registerFunctionGradient } from '../src/autodiff/index.js';
+import { aliasAfter, sumInOrder } from './ordering.js';
 
 /** Rows per chunk so that one chunk's [rows, V] float32 logits stay under this (default 32 MiB). */
 export const DEFAULT_LOGITS_CHUNK_BYTES = 32 * 2 ** 20;
@@ -34,13 +35,6 @@ export interface LmHeadLoss {
   lossSum: Value; // [] float32
   count: Value; // [] float32
   correct: Value; // [] float32
-}
-
-/** `x` (same dtype and shape) that exists only once `dep` does (a Reshape alias: no copy). */
-function aliasAfter(g: Graph, x: Value, dep: Value): Value {
-  const empty = g.node('Shape', [dep], { start: attr.int(0), end: attr.int(0) }, [{ dtype: 'int64', shape: [0] }])[0]!;
-  const shape = op.Concat([g.ints(x.shape), empty], 0); // = x.shape
-  return g.node('Reshape', [x, shape], {}, [{ dtype: x.dtype, shape: x.shape }])[0]!;
 }
 
 function ranges(n: number, per: number): [number, number][] {
@@ -75,13 +69,9 @@ function logitsOf(g: Graph, h: Value, w: Value): Value {
 function timesW(g: Graph, d: Value, w: Value): Value {
   if (w.dtype === 'float32') return op.MatMul(d, w);
   const [V, C] = w.shape as [number, number];
-  const wa = aliasAfter(g, w, d);
-  let acc: Value | undefined;
-  for (const r of ranges(V, Math.max(1, Math.floor(W_CHUNK_BYTES / (4 * C))))) {
-    const part = op.MatMul(op.Slice(d, [r[0]], [r[1]], [1]), wRows(wa, r)); // [n, C]
-    acc = acc === undefined ? part : op.Add(acc, part);
-  }
-  return acc!;
+  const rs = ranges(V, Math.max(1, Math.floor(W_CHUNK_BYTES / (4 * C))));
+  // Block k's cast waits for the sum of blocks < k (ordering.ts): one [n, C] product alive at a time.
+  return sumInOrder(g, w, d, rs.length, (k, wa) => op.MatMul(op.Slice(d, [rs[k]![0]], [rs[k]![1]], [1]), wRows(wa, rs[k]!))); // [n, C]
 }
 
 /**
