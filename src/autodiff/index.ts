@@ -5,7 +5,7 @@ export { backward, type BackwardOptions } from './backward.js';
 export type { CheckpointPlan } from './checkpoint.js';
 export { gradCheck, type GradCheckCase, type GradCheckInput, type GradCheckOptions, type GradCheckResult, type GraphRunner } from './grad-check.js';
 export { registerFunctionGradient, functionGradient } from './function-gradients.js';
-export { BNB4_DX_CHUNK_BYTES, bnb4RowChunks, matMulBnb4Gradient, type Bnb4Dequant, type Bnb4Meta } from './rules-nn.js';
+export { matMulBnb4Gradient, type Bnb4Dequant, type Bnb4Meta } from './rules-nn.js';
 export { RULES, ruleFor, type RuleTable } from './rules.js';
 export { after } from './schedule.js';
 export { trainingSessionOptions, TRAINING_DISABLED_OPTIMIZERS } from './session-options.js';

@@ -23,34 +23,14 @@ export interface Bnb4Meta {
 /** Dequantise a bitsandbytes-layout 4-bit weight (packed, absmax) to W [N, K] in `dtype`. */
 export type Bnb4Dequant = (g: Graph, packed: Value, absmax: Value, meta: Bnb4Meta, dtype: Value['dtype']) => Value;
 
-/** Float32 bytes of W dequantised at once in MatMulBnb4's backward (bench/lora-memory.ts, docs/quant.md). */
-export const BNB4_DX_CHUNK_BYTES = 8 * 2 ** 20;
-
-/**
- * Row ranges [start, end) of W [N, K] to dequantise one at a time: each a whole number of `blockSize`
- * blocks (so a range is a plain slice of packed and absmax), at most `chunkBytes` as float32. One range
- * when W is small or its rows do not hold whole blocks.
- */
-export function bnb4RowChunks(meta: Bnb4Meta, chunkBytes = BNB4_DX_CHUNK_BYTES): [number, number][] {
-  const { N, K, blockSize } = meta;
-  if (K % blockSize !== 0 || K % 2 !== 0 || 4 * N * K <= chunkBytes) return [[0, N]];
-  const rows = Math.max(1, Math.floor(chunkBytes / (4 * K)));
-  const out: [number, number][] = [];
-  for (let s = 0; s < N; s += rows) out.push([s, Math.min(N, s + rows)]);
-  return out;
-}
-
 /**
  * The MatMulBnb4 rule given a dequantiser (kernels/ supplies the NF4/FP4 one):
  *   forward:   y[…, N] = x[…, K] · dequant(W)ᵀ        (transB = 1, the only correct form in ORT 1.30)
- *   backward:  dx[…, K] = Σ_rows dy[…, rows] · dequant(W[rows])
+ *   backward:  dx[…, K] = dy[…, N] · dequant(W)[N, K]
  * The packed weight is anchored to dy so that ORT cannot run the dequantisation early and keep a float
- * copy of every frozen weight alive through the forward. A large W is dequantised in row blocks of
- * `chunkBytes` (bnb4RowChunks), block k anchored on the sum of blocks < k: one block's float32 values and
- * int32 codes are live at a time instead of the whole weight's (6 bytes per weight: 66 MB for a
- * 2048 × 5632 MLP weight, the largest transient of a checkpointed QLoRA step).
+ * copy of every frozen weight alive through the forward.
  */
-export function matMulBnb4Gradient(dequant: Bnb4Dequant, chunkBytes = BNB4_DX_CHUNK_BYTES): GradRule {
+export function matMulBnb4Gradient(dequant: Bnb4Dequant): GradRule {
   return (c) => {
     const n = c.node;
     if (n.attrInt('transB', 1) !== 1) {
@@ -64,27 +44,11 @@ export function matMulBnb4Gradient(dequant: Bnb4Dequant, chunkBytes = BNB4_DX_CH
       blockSize: n.attrInt('block_size'),
       quantType: n.attrInt('quant_type', 1) === 1 ? 'nf4' : 'fp4',
     };
-    const { N, K, blockSize } = meta;
-    const chunks = c.x(2).rank === 1 ? bnb4RowChunks(meta, chunkBytes) : [[0, N] as [number, number]];
-    let dx: Value | undefined;
-    for (const [r0, r1] of chunks) {
-      const whole = r1 - r0 === N;
-      const packed = after(c.g, c.x(1), [dx ?? c.gy]);
-      const w = dequant(
-        c.g,
-        whole ? packed : op.Slice(packed, [(r0 * K) / 2], [(r1 * K) / 2], [0]),
-        whole ? c.x(2) : op.Slice(c.x(2), [(r0 * K) / blockSize], [(r1 * K) / blockSize], [0]),
-        { ...meta, N: r1 - r0 },
-        x.dtype,
-      ); // [rows, K]
-      if (w.rank !== 2 || w.shape[0] !== r1 - r0 || w.shape[1] !== K || w.dtype !== x.dtype) {
-        throw new TsFinetuneError('GRAPH_ERROR', `MatMulBnb4 dequant hook returned ${w.dtype}[${w.shape.join(', ')}], expected ${x.dtype}[${r1 - r0}, ${K}]`);
-      }
-      const dy = whole ? c.gy : op.Slice(c.gy, [r0], [r1], [c.gy.rank - 1]); // [..., rows]
-      const part = op.MatMul(dy, w); // [..., K]
-      dx = dx === undefined ? part : op.Add(dx, part);
+    const w = dequant(c.g, after(c.g, c.x(1), [c.gy]), c.x(2), meta, x.dtype); // [N, K]
+    if (w.rank !== 2 || w.shape[0] !== meta.N || w.shape[1] !== meta.K || w.dtype !== x.dtype) {
+      throw new TsFinetuneError('GRAPH_ERROR', `MatMulBnb4 dequant hook returned ${w.dtype}[${w.shape.join(', ')}], expected ${x.dtype}[${meta.N}, ${meta.K}]`);
     }
-    return [dx!, null, null];
+    return [op.MatMul(c.gy, w), null, null]; // [..., K]
   };
 }
 

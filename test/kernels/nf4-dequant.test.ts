@@ -3,10 +3,10 @@
 // subnormal blocks, FP4's −0, double quant with a partial nested block), and MatMulBnb4's backward.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
-import { Graph, type Node, op } from '../../src/graph/index.js';
-import { backward, bnb4RowChunks, matMulBnb4Gradient, registerFunctionGradient } from '../../src/autodiff/index.js';
+import { Graph, op } from '../../src/graph/index.js';
+import { backward } from '../../src/autodiff/index.js';
 import { dequantize4bit, quantize4bit, type Quantized4bit, type QuantType4bit } from '../../src/quant/index.js';
-import { bnb4Dequant, dequant4bitFunction, dequantize4bitGraph, dequantize4bitNestedGraph, registerBnb4Gradient } from '../../kernels/nf4-dequant.js';
+import { dequant4bitFunction, dequantize4bitGraph, dequantize4bitNestedGraph, registerBnb4Gradient } from '../../kernels/nf4-dequant.js';
 import { bits, f32, genWeight, golden } from '../quant/golden.js';
 import { runOnce } from '../autodiff/helpers.js';
 
@@ -96,8 +96,8 @@ describe('kernels/nf4-dequant', () => {
     expect(() => dequantize4bitGraph(g, p, g.input('a2', 'float32', [52]), opts)).toThrow(/expected float32\[53\]/);
   });
 
-  /** dx of y = MatMulBnb4(x, W) against float64 sums over dequantize4bit(W); returns the dequant calls' shapes. */
-  async function expectBackward(N: number, K: number, B: number): Promise<string[]> {
+  it("gives MatMulBnb4 its backward: dx = dy · dequant(W), through ORT's own forward", async () => {
+    const [N, K, B] = [24, 64, 3];
     const q = quantize4bit(genWeight(N, K, 8), { shape: [N, K], quantType: 'nf4' });
     const g = new Graph('bnb4_grad');
     const x = g.input('x', 'float32', [B, K]);
@@ -123,35 +123,5 @@ describe('kernels/nf4-dequant', () => {
     const yOut = out.y!.data as Float32Array;
     for (let i = 0; i < dxRef.length; i++) expect(Math.abs(dxOut[i]! - dxRef[i]!)).toBeLessThan(1e-4);
     for (let i = 0; i < yRef.length; i++) expect(Math.abs(yOut[i]! - yRef[i]!)).toBeLessThan(1e-4);
-    // Dequant call k must wait for the k partial products dy[rows]·W[rows] before it (the graph has no other MatMul).
-    const products = (n: Node, seen = new Set<Node>()): number => {
-      let c = 0;
-      for (const v of n.inputs) {
-        const p = v?.producer;
-        if (!p || seen.has(p)) continue;
-        seen.add(p);
-        c += (p.opType === 'MatMul' ? 1 : 0) + products(p, seen);
-      }
-      return c;
-    };
-    g.nodes.filter((n) => n.opType.startsWith('Bnb4Dequant')).forEach((n, k) => expect(products(n)).toBe(k));
-    return [...g.functions.keys()].filter((k) => k.includes('Bnb4Dequant')).map((k) => k.slice(k.lastIndexOf('_') + 1));
-  }
-
-  it("gives MatMulBnb4 its backward: dx = dy · dequant(W), through ORT's own forward", async () => {
-    expect(await expectBackward(24, 64, 3)).toEqual(['24x64']);
-  });
-
-  it('dequantises a large W in row blocks for the backward, each waiting for the sum of those before', async () => {
-    // Blocks of 7 rows (7 · 128 float32 values): 24 rows = 3 × 7 + 3, each row two 64-blocks of absmax.
-    const undo = registerFunctionGradient('com.microsoft', 'MatMulBnb4', matMulBnb4Gradient(bnb4Dequant, 7 * 128 * 4));
-    try {
-      expect((await expectBackward(24, 128, 3)).sort()).toEqual(['3x128', '7x128']);
-    } finally {
-      undo();
-    }
-    expect(bnb4RowChunks({ N: 24, K: 128, blockSize: 64, quantType: 'nf4' }, 7 * 128 * 4)).toEqual([[0, 7], [7, 14], [14, 21], [21, 24]]);
-    // Rows that do not hold whole blocks (K = 96, blocks of 64) are dequantised whole.
-    expect(bnb4RowChunks({ N: 24, K: 96, blockSize: 64, quantType: 'nf4' }, 7 * 96 * 4)).toEqual([[0, 24]]);
   });
 });
