@@ -18,6 +18,7 @@
 // `--attention-block` overrides the step graphs' causal attention block (query rows; 0 = one block).
 // `--detail` prints, per case and phase, anonymous memory vs memory-mapped file pages (rssDetail).
 // `--no-prepack` runs the steps with ORT's `session.disable_prepacking` (no packed copies of fp32 weights).
+// `--no-arena` turns ORT's CPU arena off; `--maps` prints the 10 mappings holding the most resident memory.
 // Not here: speed (lora-step.ts), the forward-only NF4 ratio (nf4-memory.ts).
 
 import { spawnSync } from 'node:child_process';
