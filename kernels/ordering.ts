@@ -9,6 +9,7 @@
 //   together (115 MB at 1k tokens); summed in order, one product is alive at a time.
 // Not here: the kernels themselves (half-linear.ts, lm-head-loss.ts).
 
+import { TsFinetuneError } from '../src/core/index.js';
 import { attr, op, type Graph, type Value } from '../src/graph/index.js';
 
 /** `x` (same dtype and shape) that exists only once `dep` does: Reshape to its own shape ++ an empty dim list from dep. */
@@ -28,6 +29,6 @@ export function sumInOrder(g: Graph, x: Value, first: Value, count: number, part
     const p = part(k, aliasAfter(g, x, acc ?? first));
     acc = acc === undefined ? p : op.Add(acc, p);
   }
-  if (acc === undefined) throw new Error('sumInOrder: count must be ≥ 1');
+  if (acc === undefined) throw new TsFinetuneError('GRAPH_ERROR', `sumInOrder: count must be ≥ 1, got ${count}`);
   return acc;
 }
