@@ -18,6 +18,7 @@
 // `--attention-block` overrides the step graphs' causal attention block (query rows; 0 = one block).
 // `--detail` prints, per case and phase, anonymous memory vs memory-mapped file pages (rssDetail).
 // `--no-prepack` runs the steps with ORT's `session.disable_prepacking` (no packed copies of fp32 weights).
+// `--fresh-grads`: a new gradient vector per step (before the trainer's reused buffer); `--in-process`: no worker.
 // `--no-arena` turns ORT's CPU arena off; `--maps` prints the 10 mappings holding the most resident memory.
 // Not here: speed (lora-step.ts), the forward-only NF4 ratio (nf4-memory.ts).
 
@@ -113,6 +114,7 @@ async function child(): Promise<void> {
   const session = {
     ...(flag('no-prepack') ? { sessionConfig: { 'session.disable_prepacking': '1' } } : {}),
     ...(flag('no-arena') ? { enableCpuMemArena: false } : {}),
+    ...(flag('in-process') ? { worker: false } : {}),
   };
   const lendFloat32 = flag('no-lend-f32') ? { lendFloat32: false } : {};
   const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation, ...lendFloat32 }, session);
@@ -121,9 +123,10 @@ async function child(): Promise<void> {
   mark('compile');
   // The trainer's optimizer step for one micro-batch (src/train/trainer.ts, accumulation 1); `--steps N`
   // runs more, each its own phase (the first step pays ORT's first-run costs).
+  let gradsBuf: Float32Array = new Float32Array(params.length);
   const step = async (): Promise<number> => {
-    const res = await prog.run(randomBatch(model.config, B, T), params);
-    const grads = res.grads!;
+    const res = await prog.run(randomBatch(model.config, B, T), params, flag('fresh-grads') ? {} : { gradsInto: gradsBuf });
+    const grads = (gradsBuf = res.grads!);
     const coef = clipCoefficient(globalL2Norm([grads]), 1.0);
     if (coef < 1) for (let i = 0; i < grads.length; i++) grads[i]! *= coef;
     await opt.step(params, grads, 1e-4);
@@ -148,6 +151,8 @@ function runChild(dir: string, name: CaseName, B: number, T: number): ChildResul
   if (flag('no-prepack')) args.push('--no-prepack');
   if (flag('no-lend-f32')) args.push('--no-lend-f32');
   if (flag('no-arena')) args.push('--no-arena');
+  if (flag('in-process')) args.push('--in-process');
+  if (flag('fresh-grads')) args.push('--fresh-grads');
   if (flag('maps')) args.push('--maps');
   args.push('--steps', arg('steps', '1'));
   const block = arg('attention-block', '');

@@ -79,8 +79,15 @@ export class OrtBackendSession {
     throw last ?? new TsFinetuneError('INVALID_ARGUMENT', 'No device to try');
   }
 
-  /** Run on wire tensors; outputs are ORT's fresh buffers, ready to transfer. */
-  async run(feeds: Readonly<Record<string, WireTensor>>, fetches: readonly string[] | undefined): Promise<Record<string, WireTensor>> {
+  /**
+   * Run on wire tensors; outputs are ORT's fresh buffers, ready to transfer, except those named in `into`,
+   * which ORT writes in place (pre-allocated outputs): no arena buffer for them and no copy out.
+   */
+  async run(
+    feeds: Readonly<Record<string, WireTensor>>,
+    fetches: readonly string[] | undefined,
+    into: Readonly<Record<string, WireTensor>> = {},
+  ): Promise<Record<string, WireTensor>> {
     const s = this.session;
     if (s === undefined) throw new TsFinetuneError('RUNTIME_ERROR', 'Session was released');
     const ortFeeds: Record<string, ort.Tensor> = {};
@@ -89,13 +96,27 @@ export class OrtBackendSession {
       ortFeeds[name] = new ort.Tensor(w.dtype, w.data as ort.Tensor.DataType, w.dims);
     }
     let out: ort.InferenceSession.ReturnType;
+    const intoNames = Object.keys(into);
     try {
-      out = fetches === undefined ? await s.run(ortFeeds) : await s.run(ortFeeds, fetches);
+      if (intoNames.length === 0) out = fetches === undefined ? await s.run(ortFeeds) : await s.run(ortFeeds, fetches);
+      else {
+        const ortFetches: Record<string, ort.Tensor | null> = {};
+        for (const n of fetches ?? this.info.outputNames) ortFetches[n] = null;
+        for (const [n, w] of Object.entries(into)) {
+          if (w.dtype === 'bfloat16') throw bf16Error(n, 'output');
+          ortFetches[n] = new ort.Tensor(w.dtype, w.data as ort.Tensor.DataType, w.dims);
+        }
+        out = await s.run(ortFeeds, ortFetches);
+      }
     } catch (e) {
       throw mapRunError(e);
     }
     const res: Record<string, WireTensor> = {};
     for (const [name, v] of Object.entries(out)) {
+      if (name in into) {
+        res[name] = into[name]!; // written in place: the caller's own buffer
+        continue;
+      }
       const t = v as ort.Tensor;
       if (!OUR_DTYPES.has(t.type)) {
         throw new TsFinetuneError('UNSUPPORTED_DTYPE', `Graph output '${name}' has type ${t.type}, which ts-finetune tensors cannot hold`, {

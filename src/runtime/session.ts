@@ -34,7 +34,12 @@ export interface RunOptions {
 /** Feeds lent for one run (Session.runLending) and the callback that gets them back, whatever the run's fate. */
 export interface Lending {
   names: readonly string[];
-  /** Called with the lent feeds' live tensors once they are back, before the run settles. */
+  /**
+   * Output buffers lent for the run: ORT writes these outputs in place (no buffer of its own, no copy
+   * out), and the result holds them under their names. Each must have the output's dtype and dims.
+   */
+  into?: Readonly<Record<string, Tensor>>;
+  /** Called with the lent feeds' (and `into` buffers') live tensors once they are back, before the run settles. */
   returned(lent: Record<string, Tensor>): void;
 }
 
@@ -59,7 +64,12 @@ class WorkerBackend implements Backend {
     // Lent feeds first: each must own its buffer, which a copied feed viewing it must not claim.
     for (const k of lend) wire[k] = lendWire(k, feeds[k]!, transfer);
     for (const [k, t] of Object.entries(feeds)) if (!lend.has(k)) wire[k] = toWire(k, t, give, transfer);
-    const reply = await this.host.request<RunReply>({ op: 'run', feeds: wire, fetches: fetches === undefined ? undefined : [...fetches], lend: [...lend] }, [...transfer]);
+    const into: Record<string, WireTensor> = {};
+    for (const [k, t] of Object.entries(lending?.into ?? {})) into[k] = lendWire(k, t, transfer);
+    const reply = await this.host.request<RunReply>(
+      { op: 'run', feeds: wire, fetches: fetches === undefined ? undefined : [...fetches], lend: [...lend], into },
+      [...transfer],
+    );
     if (lending) lending.returned(Object.fromEntries(Object.entries(reply.lent).map(([k, w]) => [k, fromWire(w)])));
     if ('error' in reply) throw errorFromWire(reply.error);
     const res: Record<string, Tensor> = {};
@@ -84,11 +94,13 @@ class InProcessBackend implements Backend {
     // ORT reads inputs in place: no copies on this path, and lent feeds never leave.
     const wire: Record<string, WireTensor> = {};
     for (const [k, t] of Object.entries(feeds)) wire[k] = { dtype: t.dtype, dims: [...t.dims], data: t.data };
+    const into: Record<string, WireTensor> = {};
+    for (const [k, t] of Object.entries(lending?.into ?? {})) into[k] = { dtype: t.dtype, dims: [...t.dims], data: t.data };
     let out: Record<string, WireTensor>;
     try {
-      out = await this.s.run(wire, fetches);
+      out = await this.s.run(wire, fetches, into);
     } finally {
-      lending?.returned(Object.fromEntries((lending.names).map((k) => [k, feeds[k]!])));
+      lending?.returned({ ...Object.fromEntries(lending.names.map((k) => [k, feeds[k]!])), ...lending.into });
     }
     const res: Record<string, Tensor> = {};
     for (const [k, w] of Object.entries(out)) res[k] = fromWire(w);
@@ -151,9 +163,27 @@ class SessionCore {
     }
   }
 
+  /** An output buffer lent to be written in place: an output (among `fetches`), with its dtype and static dims. */
+  private checkInto(name: string, t: Tensor, fetches: readonly string[] | undefined): void {
+    const i = this.info.outputNames.indexOf(name);
+    if (i < 0 || (fetches !== undefined && !fetches.includes(name))) {
+      throw new TsFinetuneError('INVALID_ARGUMENT', `runLending: 'into' names '${name}', which is not ${i < 0 ? 'an output of this graph' : 'among the fetches'}`, { name });
+    }
+    const m = this.info.outputMetadata[i]!;
+    const dimsOk = m.dims.length === t.dims.length && m.dims.every((d, j) => d === t.dims[j]);
+    if (t.dtype !== m.dtype || !dimsOk) {
+      throw new TsFinetuneError(
+        'SHAPE_MISMATCH',
+        `runLending: the buffer for output '${name}' is ${t.dtype}[${t.dims.join(', ')}], the output is ${m.ortType}[${m.dims.join(', ')}] (static dims needed)`,
+        { name },
+      );
+    }
+  }
+
   run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, opts: RunOptions, lending?: Lending): Promise<Record<string, Tensor>> {
     this.checkFeeds(feeds, fetches);
     for (const k of lending?.names ?? []) if (!(k in feeds)) throw new TsFinetuneError('INVALID_ARGUMENT', `runLending: '${k}' is not among the feeds`, { name: k });
+    for (const [k, t] of Object.entries(lending?.into ?? {})) this.checkInto(k, t, fetches);
     return this.backend.run(feeds, fetches, opts.transferInputs === true, lending);
   }
 

@@ -12,7 +12,7 @@ import { errorToWire, outputToWire, type WireTensor } from './wire.js';
 
 export type WorkerRequest =
   | { op: 'open'; id: number; req: OpenRequest }
-  | { op: 'run'; id: number; feeds: Record<string, WireTensor>; fetches: string[] | undefined; lend: string[] }
+  | { op: 'run'; id: number; feeds: Record<string, WireTensor>; fetches: string[] | undefined; lend: string[]; into: Record<string, WireTensor> }
   | { op: 'release'; id: number };
 
 export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ReturnType<typeof errorToWire> };
@@ -40,13 +40,18 @@ function serve(port: NonNullable<typeof parentPort>): void {
           lent[k] = w;
           if (!(w.data.buffer instanceof SharedArrayBuffer)) lentBuffers.add(w.data.buffer as ArrayBuffer);
         }
+        // Output buffers lent to be written in place go back with the lent feeds, whatever the run's fate.
+        for (const [k, w] of Object.entries(m.into)) {
+          lent[k] = w;
+          lentBuffers.add(w.data.buffer as ArrayBuffer);
+        }
         let value: RunReply;
         const transfer = new Set(lentBuffers);
         try {
           if (session === undefined) throw new Error('run before open');
-          const out = await session.run(m.feeds, m.fetches);
+          const out = await session.run(m.feeds, m.fetches, m.into);
           const outputs: Record<string, WireTensor> = {};
-          for (const [k, w] of Object.entries(out)) outputs[k] = outputToWire(w, transfer);
+          for (const [k, w] of Object.entries(out)) outputs[k] = k in m.into ? w : outputToWire(w, transfer);
           value = { outputs, lent };
         } catch (e) {
           value = { error: errorToWire(e), lent };

@@ -61,6 +61,12 @@ export abstract class Trainer<E> {
   /** Where Ctrl-C comes from (default: `process`); an EventEmitter lets a caller or a test send it. */
   interruptSource?: SignalSource;
   private readonly programs = new Map<string, Promise<StepProgram>>();
+  /**
+   * Gradient buffers the step programs write into, reused every step: [0] the first micro-batch's (the
+   * accumulator), [1] the later ones'. A fresh vector per step, as ORT's output copied out of a worker,
+   * cost ~120 MB more peak RSS at 13M LoRA values (bench/lora-memory.ts, docs/models.md "Memory").
+   */
+  private readonly gradBuffers: Float32Array[] = [];
   private prepared = false;
 
   constructor(model: TrainerModel, args: TrainingArguments) {
@@ -233,7 +239,11 @@ export abstract class Trainer<E> {
     for (const [k, mb] of group.entries()) {
       const prog = await this.program(mb.batch.B, mb.batch.T, true, mb.batch.packed);
       const seed = (this.args.seed * 1_000_003 + this.state.globalStep * 64 + k) % 2 ** 31;
-      const res = await prog.run({ ...mb.batch.feeds, extras: { ...mb.extras, ...shared }, stepSeed: seed }, this.params);
+      const slot = k === 0 ? 0 : 1;
+      // A buffer a worker kept (it died mid-run) comes back detached, with length 0: start a new one.
+      const into = this.gradBuffers[slot]?.length === this.layout.size ? this.gradBuffers[slot] : new Float32Array(this.layout.size);
+      const res = await prog.run({ ...mb.batch.feeds, extras: { ...mb.extras, ...shared }, stepSeed: seed }, this.params, { gradsInto: into });
+      this.gradBuffers[slot] = res.grads!;
       if (!Number.isFinite(res.loss)) {
         throw new TsFinetuneError(
           'NON_FINITE_LOSS',

@@ -5,6 +5,7 @@
 // while a step runs, reading them is a clear error, and afterwards it works again; a run refused for a bad
 // feed leaves them usable, and only arrays a dead worker kept are reported lost; a float32 model lends
 // nothing (ORT pre-packs its weights) unless checkpointed, where its steps run without pre-packing.
+// The gradients can be written into a buffer the caller lends (the trainer reuses one every step).
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, runsOnCpu, type CausalLM } from '../../src/models/index.js';
@@ -62,6 +63,29 @@ describe('lent weights', () => {
     expect(maxDiff).toBeLessThan(1e-6);
     expect(Array.from(again.grads!)).toEqual(Array.from(a.grads!));
     expect(snapshot(base)).toEqual(before);
+  });
+
+  it('writes the gradients into a buffer the caller lends, with or without lent weights', async () => {
+    const base = await AutoModelForCausalLM.fromPretrained(GQA, { quantizationConfig: new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4' }) });
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear', initLoraWeights: false }), { seed: 3 });
+    const opts = { B: 2, T, objective: causalLmObjective, withGrad: true, training: false };
+    for (const lendWeights of [true, false]) {
+      const prog = await StepProgram.compile(peft, { ...opts, lendWeights });
+      programs.push(prog);
+      const params = peft.trainableValues(prog.step.layout);
+      const fresh = await prog.run({ ...feeds, extras }, params);
+      const sent = new Float32Array(params.length).fill(Number.NaN);
+      const a = await prog.run({ ...feeds, extras }, params, { gradsInto: sent });
+      // The worker borrowed the buffer and wrote ORT's output into it: the array sent is detached.
+      expect(sent.length).toBe(0);
+      expect(Array.from(a.grads!)).toEqual(Array.from(fresh.grads!));
+      const again = await prog.run({ ...feeds, extras }, params, { gradsInto: a.grads! });
+      expect(Array.from(again.grads!)).toEqual(Array.from(fresh.grads!));
+      await expect(prog.run({ ...feeds, extras }, params, { gradsInto: new Float32Array(3) })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining(`expected ${params.length} values`),
+      });
+    }
   });
 
   it("lends on device 'cpu', and on 'auto' where no GPU provider is installed (the trainer's default)", async () => {
