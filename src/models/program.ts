@@ -128,8 +128,8 @@ export class StepProgram {
    * One step. `opts.gradsInto` (the layout's size) receives the gradients in place: ORT writes them into
    * it, with no buffer of its own and no copy out. The result's `grads` then views that memory (after a
    * worker borrowed it, through a new array: the one passed is detached), so a trainer reuses one buffer
-   * for every step instead of a fresh vector each time (bench/lora-memory.ts: −120 MB peak at 13M LoRA
-   * values, with the parameters' copy, see the trainer).
+   * for every step instead of a fresh vector each time (bench/lora-memory.ts, 13M LoRA values on 1.17B:
+   * −50 to −58 MB peak RSS, docs/models.md "Memory").
    */
   async run(batch: BatchFeeds, params?: Float32Array, opts: { gradsInto?: Float32Array } = {}): Promise<StepResult> {
     const { B, T } = this.options;

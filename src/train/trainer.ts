@@ -64,7 +64,7 @@ export abstract class Trainer<E> {
   /**
    * Gradient buffers the step programs write into, reused every step: [0] the first micro-batch's (the
    * accumulator), [1] the later ones'. A fresh vector per step, as ORT's output copied out of a worker,
-   * cost ~120 MB more peak RSS at 13M LoRA values (bench/lora-memory.ts, docs/models.md "Memory").
+   * cost 50–58 MB more peak RSS at 13M LoRA values (bench/lora-memory.ts, docs/models.md "Memory").
    */
   private readonly gradBuffers: Float32Array[] = [];
   private prepared = false;
