@@ -30,11 +30,18 @@ interface ProfiledNode {
   name: string;
   op: string;
   outputs: { bytes: number; shape: number[] }[];
+  /** ORT's CPU arena after the node (the profiler's BFC counters): regions held, bytes in use, peak in use. */
+  arena?: { held: number; inUse: number; peak: number };
 }
 
 /** The profile's node runs in execution order (first occurrence of each node: one step). */
 function profiledOrder(file: string): ProfiledNode[] {
-  type Ev = { cat?: string; name?: string; ts?: number; args?: { op_name?: string; output_type_shape?: Record<string, number[]>[] } };
+  type Ev = {
+    cat?: string;
+    name?: string;
+    ts?: number;
+    args?: { op_name?: string; output_type_shape?: Record<string, number[]>[]; mem_arena_held?: string; mem_bytes_in_use?: string; mem_in_use_peak?: string };
+  };
   const events = (JSON.parse(readFileSync(file, 'utf8')) as Ev[]).filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time'));
   events.sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
   const seen = new Set<string>();
@@ -47,7 +54,9 @@ function profiledOrder(file: string): ProfiledNode[] {
       const [dtype, shape] = Object.entries(o)[0]!;
       return { bytes: (BYTES[dtype] ?? 4) * shape.reduce((a, b) => a * b, 1), shape };
     });
-    out.push({ name, op: e.args?.op_name ?? '?', outputs });
+    const a = e.args;
+    const arena = a?.mem_arena_held === undefined ? undefined : { held: Number(a.mem_arena_held), inUse: Number(a.mem_bytes_in_use), peak: Number(a.mem_in_use_peak) };
+    out.push({ name, op: a?.op_name ?? '?', outputs, ...(arena ? { arena } : {}) });
   }
   return out;
 }
@@ -72,9 +81,12 @@ async function main(): Promise<void> {
     await prog.release();
     const profile = readdirSync(root).find((f) => f.startsWith('profile') && f.endsWith('.json'));
     if (!profile) throw new Error(`no profile written under ${root}`);
-    report(decodeModel(readFileSync(optimized)).graph, profiledOrder(join(root, profile)), Number(arg('top', '25')));
+    const order = profiledOrder(join(root, profile));
+    report(decodeModel(readFileSync(optimized)).graph, order, Number(arg('top', '25')));
+    arenaReport(order);
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    if (argv.includes('--keep')) console.log(`kept the profile and the optimised model in ${root}`);
+    else rmSync(root, { recursive: true, force: true });
   }
 }
 
@@ -137,6 +149,28 @@ function report(graph: ReturnType<typeof decodeModel>['graph'], order: ProfiledN
   console.log(`largest tensors made: ${largest.map((t) => `${t.op} [${t.shape.join(', ')}] ${(t.bytes / MB).toFixed(0)} MB (${t.name})`).join('; ')}`);
   console.log(`alive at the peak (producer op [shape] × count = MB):`);
   for (const [k, g] of [...groups].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, top)) console.log(`  ${k} × ${g.n} = ${(g.bytes / MB).toFixed(1)}`);
+}
+
+/**
+ * ORT's own arena counters over the step (the profiler records them after every node): each extension
+ * (a new region: the node that needed it and its size), the peak of bytes in use (which, unlike the replay,
+ * counts kernel scratch such as MatMulBnb4's dequantised weight, and chunk rounding) and what is held.
+ */
+function arenaReport(order: ProfiledNode[]): void {
+  const runs = order.filter((p) => p.arena);
+  if (runs.length === 0) return console.log('arena: the profile has no arena counters');
+  let held = 0;
+  let peak = { bytes: 0, at: '' };
+  const extensions: string[] = [];
+  for (const p of runs) {
+    const a = p.arena!;
+    if (a.held > held) extensions.push(`${((a.held - held) / MB).toFixed(0)} MB at ${p.name} (${p.op}, in use ${(a.inUse / MB).toFixed(0)})`);
+    held = a.held;
+    if (a.peak > peak.bytes) peak = { bytes: a.peak, at: `${p.name} (${p.op})` };
+  }
+  console.log(`arena: held ${(held / MB).toFixed(0)} MB after the step; peak in use ${(peak.bytes / MB).toFixed(0)} MB, first reached at ${peak.at}`);
+  console.log(`arena extensions (${extensions.length}):`);
+  for (const e of extensions) console.log(`  +${e}`);
 }
 
 await main();

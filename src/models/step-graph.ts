@@ -111,6 +111,11 @@ export interface StepGraphOptions {
   lendWeights?: boolean;
   /** With `lendWeights`, lend float32 weights too (for a session that does not pre-pack them). */
   lendFloat32?: boolean;
+  /**
+   * Hide the activations' static shapes from ORT's allocation planner (src/graph/opaque-shapes.ts), so the
+   * arena reuses freed buffers for any shape. StepProgram sets it for checkpointed steps on the CPU.
+   */
+  opaqueShapes?: boolean;
 }
 
 export interface StepGraph {

@@ -1,0 +1,212 @@
+// Hide a graph's activation shapes from onnxruntime's allocation planner, so that the CPU arena, not the
+// planner, decides which buffers are reused.
+//
+// Why: ORT 1.30 plans buffer reuse at load by exact static shape (allocation_planner.cc `SameSize`: same
+// element size and same dims). A freed buffer waits, still allocated, for the next tensor of its exact
+// shape, however far away that is. In a checkpointed training step every decoder layer's forward, its
+// recompute and its backward repeat the same shapes with long gaps between them, so these per-shape pools
+// hold buffers idle across the step. In a QLoRA step of a 1.17B model (B 4 × T 256) the arena had 721 MB
+// requested at its peak while 432 MB of tensors were alive; the extra ~300 MB made the arena grow a 512 MB
+// region (bench/step-liveness.ts shows the arena's counters). A value whose inferred shape has an unknown
+// dim is never planned for reuse (`FindReusableTensor` needs a known shape): its buffer goes back to the
+// arena when it dies, and the arena hands it to the next request of any shape. Python users would set
+// `SessionOptions.enable_mem_reuse = False`; onnxruntime-node exposes no such option, hence this pass.
+//
+// How: the dims ORT infers come from the graph inputs' declared shapes and from shape tensors that are
+// constants (Reshape, Expand, ConstantOfShape). The pass feeds the data inputs to their consumers through
+// a Reshape to the same dims computed at run time, and adds a run-time zero to every constant shape
+// operand. The zero is `x[0] · 0` for an int64 data input x: always 0, but not a value shape inference can
+// know. Inside model-local functions the zero comes from the Shape of the function's first input, which
+// every call site feeds the same way. Values are unchanged; Reshape is a view in ORT (no copy); the added
+// nodes work on int64 vectors of a few elements.
+// Not here: which programs use it (src/models/program.ts).
+
+import { TsFinetuneError } from '../core/errors.js';
+import { AttrType, type FunctionProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+
+/** Ops whose output dims are read from a shape operand: the operand's index. */
+const SHAPE_OPERAND: Readonly<Record<string, number>> = { Reshape: 1, Expand: 1, ConstantOfShape: 0 };
+
+export interface OpaqueShapesOptions {
+  /** Graph inputs that consumers should see with unknown dims (the batch: input_ids, attention_mask, …). */
+  dataInputs: readonly string[];
+  /** Static shape of a value of the graph by name (call sites of functions get their inputs re-shaped). */
+  shapeOf(name: string): readonly number[] | undefined;
+}
+
+const int64Bytes = (xs: readonly number[]): Uint8Array => new Uint8Array(new BigInt64Array(xs.map((x) => BigInt(x))).buffer);
+
+function node(name: string, opType: string, input: string[], attribute: NodeProto['attribute'] = []): NodeProto {
+  return { name, opType, domain: '', input, output: [name], attribute };
+}
+
+function constantNode(name: string, xs: readonly number[], scalar = false): NodeProto {
+  return node(name, 'Constant', [], [{ name: 'value', type: AttrType.TENSOR, t: { name: '', dims: scalar ? [] : [xs.length], dataType: 7, rawData: int64Bytes(xs) } }]);
+}
+
+/** A constant int64 vector: its value as a key (equal vectors share one run-time copy) and its length. */
+interface ConstantVector {
+  key: string;
+  length: number;
+}
+
+function vectorOf(t: TensorProto | undefined): ConstantVector | undefined {
+  if (!t?.rawData || t.dataType !== 7 || t.dims.length !== 1) return undefined;
+  return { key: Array.from(t.rawData).join(','), length: t.dims[0]! };
+}
+
+/** The constant int64 vectors among `nodes` (Constant nodes) and `initializers`, by name. */
+function constantVectors(nodes: readonly NodeProto[], initializers: readonly TensorProto[] = []): Map<string, ConstantVector> {
+  const m = new Map<string, ConstantVector>();
+  for (const t of initializers) {
+    const v = vectorOf(t);
+    if (v) m.set(t.name, v);
+  }
+  for (const n of nodes) {
+    const v = n.opType === 'Constant' ? vectorOf(n.attribute.find((a) => a.name === 'value')?.t) : undefined;
+    if (v) m.set(n.output[0]!, v);
+  }
+  return m;
+}
+
+/**
+ * Emits, once per distinct value, `vector[Range(0, length + zero)]`: the same values, of a length shape
+ * inference cannot know, so a Reshape (or Expand) fed with it has an output of unknown rank. Such a value
+ * has no shape for ORT's planner at all, which it skips at once (a value with a shape of unknown dims would
+ * still be compared against every freed buffer: quadratic in the graph's size, 10 s at load for 22 layers).
+ */
+class OpaqueVectors {
+  private readonly made = new Map<string, string>();
+  private readonly lengths = new Map<number, string>();
+
+  constructor(
+    private readonly out: NodeProto[],
+    private readonly zero: string,
+    private readonly prefix: string,
+  ) {}
+
+  /** The opaque copy of constant `name` (value `v`), emitting its nodes into `out` on first use. */
+  of(name: string, v: ConstantVector): string {
+    let d = this.made.get(v.key);
+    if (d === undefined) {
+      d = `${this.prefix}v${this.made.size}`;
+      this.out.push(node(d, 'Gather', [name, this.range(v.length)]));
+      this.made.set(v.key, d);
+    }
+    return d;
+  }
+
+  private range(length: number): string {
+    let r = this.lengths.get(length);
+    if (r === undefined) {
+      r = `${this.prefix}range${length}`;
+      this.out.push(
+        constantNode(`${r}_n`, [length], true),
+        constantNode(`${r}_0`, [0], true),
+        constantNode(`${r}_1`, [1], true),
+        node(`${r}_end`, 'Add', [`${r}_n`, this.zero]),
+        node(r, 'Range', [`${r}_0`, `${r}_end`, `${r}_1`]),
+      );
+      this.lengths.set(length, r);
+    }
+    return r;
+  }
+}
+
+/** `nodes` with every constant shape operand replaced by its opaque copy. */
+function opaqueShapeOperands(nodes: readonly NodeProto[], constants: ReadonlyMap<string, ConstantVector>, zero: string, prefix: string): NodeProto[] {
+  const out: NodeProto[] = [];
+  const vectors = new OpaqueVectors(out, zero, prefix);
+  for (const n of nodes) {
+    const at = n.domain === '' ? SHAPE_OPERAND[n.opType] : undefined;
+    const operand = at === undefined ? undefined : n.input[at];
+    const v = operand ? constants.get(operand) : undefined;
+    if (at === undefined || !operand || !v) {
+      out.push(n);
+      continue;
+    }
+    const opaque = vectors.of(operand, v);
+    out.push({ ...n, input: n.input.map((x, i) => (i === at ? opaque : x)) });
+  }
+  return out;
+}
+
+/** The same pass inside a function body, with the zero taken from the Size of input `seed`. */
+function opaqueFunction(f: FunctionProto, seed: string): FunctionProto {
+  const constants = constantVectors(f.node);
+  if (!f.node.some((n) => n.domain === '' && SHAPE_OPERAND[n.opType] !== undefined && constants.has(n.input[SHAPE_OPERAND[n.opType]!] ?? ''))) return f;
+  const z = '__opaque_zero';
+  // Scalars, which the planner skips too (see OpaqueVectors).
+  const pre = [node(`${z}_size`, 'Size', [seed]), constantNode(`${z}_c0`, [0], true), node(z, 'Mul', [`${z}_size`, `${z}_c0`])];
+  return { ...f, node: [...pre, ...opaqueShapeOperands(f.node, constants, z, `${z}_`)] };
+}
+
+/**
+ * `model` with its activation shapes unknown to ORT's shape inference (see the file comment). The graph
+ * must have an int64 data input of rank ≥ 1 among `dataInputs`.
+ */
+export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): ModelProto {
+  const g = model.graph;
+  const data = g.input.filter((v) => opts.dataInputs.includes(v.name));
+  const seed = data.find((v) => v.elemType === 7 && (v.shape?.length ?? 0) >= 1);
+  if (!seed) throw new TsFinetuneError('GRAPH_ERROR', `opaqueShapes: none of the inputs ${opts.dataInputs.join(', ')} is an int64 tensor`);
+  const zero = 'opaque.zero';
+  // x.flat[0] · 0, a scalar (see opaqueFunction on why scalars).
+  const head: NodeProto[] = [
+    constantNode('opaque.flat', [-1]),
+    node('opaque.seed', 'Reshape', [seed.name, 'opaque.flat']),
+    constantNode('opaque.c0', [0], true),
+    node('opaque.first', 'Gather', ['opaque.seed', 'opaque.c0']),
+    node(zero, 'Mul', ['opaque.first', 'opaque.c0']),
+  ];
+  // One run-time shape vector per distinct static shape (the head holds their constants and nodes).
+  const vectors = new OpaqueVectors(head, zero, 'opaque.');
+  const shapeConstants = new Map<string, string>();
+  const shapeVector = (dims: readonly number[]): string => {
+    const key = dims.join(',');
+    let c = shapeConstants.get(key);
+    if (c === undefined) {
+      c = `opaque.shape${shapeConstants.size}`;
+      head.push(constantNode(c, dims));
+      shapeConstants.set(key, c);
+    }
+    return vectors.of(c, { key, length: dims.length });
+  };
+  const renamed = new Map<string, string>();
+  for (const v of data) {
+    const dims = (v.shape ?? []).map((d) => d.dimValue);
+    if (dims.length === 0 || dims.some((d) => d === undefined)) continue; // a scalar, or already unknown
+    const name = `opaque.${v.name}`;
+    head.push({ ...node(name, 'Reshape', [v.name, shapeVector(dims as number[])]) });
+    renamed.set(v.name, name);
+  }
+  const seedFor = new Map<string, string>(); // function key → name of its seed input (rank ≥ 1 at the call sites)
+  const functions = new Map((model.functions ?? []).map((f) => [`${f.domain}:${f.name}`, f]));
+  const body: NodeProto[] = [];
+  let k = 0;
+  for (const n0 of g.node) {
+    const n = { ...n0, input: n0.input.map((x) => renamed.get(x) ?? x) };
+    const fn = functions.get(`${n.domain}:${n.opType}`);
+    if (fn) {
+      // A call: each input of known rank ≥ 1 goes through a run-time Reshape, so the inlined body sees unknown dims.
+      n.input = n.input.map((x, i) => {
+        const dims = x ? opts.shapeOf(x) : undefined;
+        if (!x || !dims || dims.length === 0) return x;
+        if (!seedFor.has(`${n.domain}:${n.opType}`)) seedFor.set(`${n.domain}:${n.opType}`, fn.input[i]!);
+        const r = `opaque.call.${k++}`;
+        body.push(node(r, 'Reshape', [x, shapeVector(dims)]));
+        return r;
+      });
+    }
+    body.push(n);
+  }
+  const graph: GraphProto = { ...g, node: [...head, ...opaqueShapeOperands(body, constantVectors(g.node, g.initializer), zero, 'opaque.operand.')] };
+  return {
+    ...model,
+    graph,
+    functions: (model.functions ?? []).map((f) => {
+      const s = seedFor.get(`${f.domain}:${f.name}`);
+      return s === undefined ? f : opaqueFunction(f, s);
+    }),
+  };
+}
