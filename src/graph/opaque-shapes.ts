@@ -151,14 +151,14 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
   const seed = data.find((v) => v.elemType === 7 && (v.shape?.length ?? 0) >= 1);
   if (!seed) throw new TsFinetuneError('GRAPH_ERROR', `opaqueShapes: none of the inputs ${opts.dataInputs.join(', ')} is an int64 tensor`);
   const zero = 'opaque.zero';
-  // x.flat[0] · 0, a scalar (see opaqueFunction on why scalars).
-  const head: NodeProto[] = [
-    constantNode('opaque.flat', [-1]),
-    node('opaque.seed', 'Reshape', [seed.name, 'opaque.flat']),
-    constantNode('opaque.c0', [0], true),
-    node('opaque.first', 'Gather', ['opaque.seed', 'opaque.c0']),
-    node(zero, 'Mul', ['opaque.first', 'opaque.c0']),
-  ];
+  // x[0, …, 0] · 0, a scalar (see opaqueFunction on why scalars).
+  const head: NodeProto[] = [constantNode('opaque.c0', [0], true)];
+  let first = seed.name;
+  for (let axis = 0; axis < seed.shape!.length; axis++) {
+    head.push(node(`opaque.first${axis}`, 'Gather', [first, 'opaque.c0']));
+    first = `opaque.first${axis}`;
+  }
+  head.push(node(zero, 'Mul', [first, 'opaque.c0']));
   // One run-time shape vector per distinct static shape (the head holds their constants and nodes).
   const vectors = new OpaqueVectors(head, zero, 'opaque.');
   const shapeConstants = new Map<string, string>();
