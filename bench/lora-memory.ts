@@ -18,7 +18,8 @@
 // `--attention-block` overrides the step graphs' causal attention block (query rows; 0 = one block).
 // `--detail` prints, per case and phase, anonymous memory vs memory-mapped file pages (rssDetail).
 // `--no-prepack` runs the steps with ORT's `session.disable_prepacking` (no packed copies of fp32 weights).
-// `--fresh-grads`: a new gradient vector per step (before the trainer's reused buffer); `--in-process`: no worker.
+// `--fresh-grads`: a new gradient vector per step (before the trainer's reused buffer); `--copy-params`: the
+// trainable values copied into the worker each step (before the trainer lent them); `--in-process`: no worker.
 // `--no-arena` turns ORT's CPU arena off; `--maps` prints the 10 mappings holding the most resident memory.
 // Not here: speed (lora-step.ts), the forward-only NF4 ratio (nf4-memory.ts).
 
@@ -118,14 +119,17 @@ async function child(): Promise<void> {
   };
   const lendFloat32 = flag('no-lend-f32') ? { lendFloat32: false } : {};
   const prog = await StepProgram.compile(peft, { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation, ...lendFloat32 }, session);
-  const params = peft.trainableValues(prog.step.layout);
+  let params = peft.trainableValues(prog.step.layout);
   const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
   mark('compile');
   // The trainer's optimizer step for one micro-batch (src/train/trainer.ts, accumulation 1); `--steps N`
   // runs more, each its own phase (the first step pays ORT's first-run costs).
   let gradsBuf: Float32Array = new Float32Array(params.length);
   const step = async (): Promise<number> => {
-    const res = await prog.run(randomBatch(model.config, B, T), params, flag('fresh-grads') ? {} : { gradsInto: gradsBuf });
+    const res = await prog.run(randomBatch(model.config, B, T), params, {
+      ...(flag('fresh-grads') ? {} : { gradsInto: gradsBuf }),
+      ...(flag('copy-params') ? {} : { lendParams: (p: Float32Array) => (params = p) }),
+    });
     const grads = (gradsBuf = res.grads!);
     const coef = clipCoefficient(globalL2Norm([grads]), 1.0);
     if (coef < 1) for (let i = 0; i < grads.length; i++) grads[i]! *= coef;
@@ -153,6 +157,7 @@ function runChild(dir: string, name: CaseName, B: number, T: number): ChildResul
   if (flag('no-arena')) args.push('--no-arena');
   if (flag('in-process')) args.push('--in-process');
   if (flag('fresh-grads')) args.push('--fresh-grads');
+  if (flag('copy-params')) args.push('--copy-params');
   if (flag('maps')) args.push('--maps');
   args.push('--steps', arg('steps', '1'));
   const block = arg('attention-block', '');

@@ -66,6 +66,22 @@ export interface BatchFeeds {
   stepSeed?: number;
 }
 
+export interface StepRunOptions {
+  /** Receives the gradients in place (the layout's size): see StepProgram.run. */
+  gradsInto?: Float32Array;
+  /**
+   * Lend the trainable values to the session worker instead of copying them: the vector passed is detached
+   * for the run, and this callback receives the one to use from then on, before the run settles (also when
+   * ORT fails; a worker that dies keeps it). A vector that views part of a bigger buffer is copied once.
+   */
+  lendParams?: (params: Float32Array) => void;
+}
+
+/** Whether `a` spans its whole (non-shared) buffer, so the buffer can move to a worker and back. */
+function ownsWholeBuffer(a: Float32Array): boolean {
+  return !(a.buffer instanceof SharedArrayBuffer) && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+}
+
 export interface StepResult {
   loss: number;
   metrics: Record<string, Tensor>;
@@ -147,7 +163,7 @@ export class StepProgram {
    * for every step instead of a fresh vector each time (bench/lora-memory.ts, 13M LoRA values on 1.17B:
    * −50 to −58 MB peak RSS, docs/models.md "Memory").
    */
-  async run(batch: BatchFeeds, params?: Float32Array, opts: { gradsInto?: Float32Array } = {}): Promise<StepResult> {
+  async run(batch: BatchFeeds, params?: Float32Array, opts: StepRunOptions = {}): Promise<StepResult> {
     const { B, T } = this.options;
     const shape = [B, T];
     const feeds: Record<string, Tensor> = {
@@ -176,7 +192,13 @@ export class StepProgram {
     if (into !== undefined && (this.step.layout.size === 0 || into.length !== this.step.layout.size)) {
       throw new TsFinetuneError('INVALID_ARGUMENT', `gradsInto: expected ${this.step.layout.size} values (the trainable parameters), got ${into.length}`);
     }
-    const out = await this.runSession(feeds, into && new Tensor('float32', [into.length], into));
+    const lend = opts.lendParams && this.step.layout.size > 0 ? { names: Object.keys(feeds).filter((k) => k.startsWith('param.')), back: opts.lendParams } : undefined;
+    if (lend && !ownsWholeBuffer(params!)) {
+      // The views must cover one buffer that moves whole: a vector viewing a bigger buffer is copied once.
+      const own = Float32Array.from(params!);
+      Object.assign(feeds, this.step.layout.feeds(own));
+    }
+    const out = await this.runSession(feeds, into && new Tensor('float32', [into.length], into), lend);
     const metrics: Record<string, Tensor> = {};
     for (const k of this.step.metricNames) metrics[k] = out[`metric.${k}`]!;
     const res: StepResult = { loss: (out.loss!.data as Float32Array)[0]!, metrics };
@@ -185,15 +207,24 @@ export class StepProgram {
     return res;
   }
 
-  /** Run with the lent weights added (handed back by the session even when the run fails) and `grads` written into `grads`. */
-  private async runSession(feeds: Record<string, Tensor>, grads?: Tensor): Promise<Record<string, Tensor>> {
+  /**
+   * Run with the lent weights added (handed back by the session even when the run fails), `grads` written
+   * into `grads`, and with `params` the trainable values lent as views of their vector.
+   */
+  private async runSession(feeds: Record<string, Tensor>, grads?: Tensor, params?: { names: string[]; back(p: Float32Array): void }): Promise<Record<string, Tensor>> {
     const lent = this.step.lent;
     const into = grads ? { grads } : undefined;
-    if (!lent) return into ? this.session.runLending(feeds, { names: [], into, returned: () => undefined }) : this.session.run(feeds);
+    const views = params?.names ?? [];
+    const returned = (back: Record<string, Tensor>): void => {
+      if (lent) lent.returned(back);
+      // Every view comes back over the one buffer: the whole vector again.
+      if (params && views.length > 0) params.back(new Float32Array((back[views[0]!]!.data as Float32Array).buffer as ArrayBuffer));
+    };
+    if (!lent && !into && views.length === 0) return this.session.run(feeds);
     try {
-      return await this.session.runLending({ ...feeds, ...lent.feeds() }, { names: lent.names, into, returned: (back) => lent.returned(back) });
+      return await this.session.runLending({ ...feeds, ...lent?.feeds() }, { names: [...(lent?.names ?? []), ...views], views, into, returned });
     } catch (e) {
-      lent.settle(e as Error); // those that did not come back: never sent, or lost with a dead worker
+      lent?.settle(e as Error); // those that did not come back: never sent, or lost with a dead worker
       throw e;
     }
   }

@@ -20,7 +20,7 @@ import { AUTO_ORDER, epPrecheck, epUnavailable, type Device } from './devices.js
 import type { DeviceAttempt, OpenRequest, OrtBackendSession, SessionInfo } from './ort-backend.js';
 import { EXTERNAL_FOLDER_KEY, sessionKeyOptions, toOrtOptions, validateSessionOptions, type ExternalDataBuffer, type SessionOptions } from './options.js';
 import type { RunReply } from './worker-entry.js';
-import { compact, errorFromWire, errorToWire, fromWire, lendWire, toWire, type ValueMetadata, type WireTensor } from './wire.js';
+import { compact, errorFromWire, errorToWire, fromWire, lendViewWire, lendWire, toWire, type ValueMetadata, type WireTensor } from './wire.js';
 import { WorkerHost } from './worker-host.js';
 
 export interface RunOptions {
@@ -39,6 +39,11 @@ export interface Lending {
    * out), and the result holds them under their names. Each must have the output's dtype and dims.
    */
   into?: Readonly<Record<string, Tensor>>;
+  /**
+   * Those of `names` that view parts of one buffer (every parameter of a flat vector): the buffer moves to
+   * the worker once, each view keeps its offset, and they come back over it. No other feed may use it.
+   */
+  views?: readonly string[];
   /** Called with the lent feeds' (and `into` buffers') live tensors once they are back, before the run settles. */
   returned(lent: Record<string, Tensor>): void;
 }
@@ -61,8 +66,11 @@ class WorkerBackend implements Backend {
     const transfer = new Set<ArrayBuffer>();
     const wire: Record<string, WireTensor> = {};
     const lend = new Set(lending?.names ?? []);
-    // Lent feeds first: each must own its buffer, which a copied feed viewing it must not claim.
-    for (const k of lend) wire[k] = lendWire(k, feeds[k]!, transfer);
+    // Lent feeds first: each must own its buffer (or be one of the views of one), which a copied feed
+    // viewing it must not claim.
+    const views = new Set(lending?.views ?? []);
+    const viewBuffers = new Set<ArrayBuffer>();
+    for (const k of lend) wire[k] = views.has(k) ? lendViewWire(k, feeds[k]!, transfer, viewBuffers) : lendWire(k, feeds[k]!, transfer);
     for (const [k, t] of Object.entries(feeds)) if (!lend.has(k)) wire[k] = toWire(k, t, give, transfer);
     const into: Record<string, WireTensor> = {};
     for (const [k, t] of Object.entries(lending?.into ?? {})) into[k] = lendWire(k, t, transfer);
@@ -183,6 +191,9 @@ class SessionCore {
   run(feeds: Record<string, Tensor>, fetches: readonly string[] | undefined, opts: RunOptions, lending?: Lending): Promise<Record<string, Tensor>> {
     this.checkFeeds(feeds, fetches);
     for (const k of lending?.names ?? []) if (!(k in feeds)) throw new TsFinetuneError('INVALID_ARGUMENT', `runLending: '${k}' is not among the feeds`, { name: k });
+    for (const k of lending?.views ?? []) {
+      if (!lending!.names.includes(k)) throw new TsFinetuneError('INVALID_ARGUMENT', `runLending: view '${k}' is not among the lent names`, { name: k });
+    }
     for (const [k, t] of Object.entries(lending?.into ?? {})) this.checkInto(k, t, fetches);
     return this.backend.run(feeds, fetches, opts.transferInputs === true, lending);
   }

@@ -80,6 +80,23 @@ export function lendWire(name: string, t: Tensor, transfer: Set<ArrayBuffer>): W
   return { dtype: t.dtype, dims: [...t.dims], data };
 }
 
+/**
+ * Wire form of a lent feed that views part of a buffer other lent feeds view too (Lending.views): the
+ * buffer moves once and every view keeps its offset. No feed outside the views may use that buffer.
+ */
+export function lendViewWire(name: string, t: Tensor, transfer: Set<ArrayBuffer>, viewBuffers: Set<ArrayBuffer>): WireTensor {
+  if (t.dtype === 'bfloat16') throw bf16Error(name, 'input');
+  const data = t.data as TypedArray;
+  if (data.buffer instanceof SharedArrayBuffer) return { dtype: t.dtype, dims: [...t.dims], data };
+  const b = data.buffer as ArrayBuffer;
+  if (transfer.has(b) && !viewBuffers.has(b)) {
+    throw new TsFinetuneError('INVALID_ARGUMENT', `run: lent view '${name}' shares its buffer with a feed that is not one of the lent views`, { name });
+  }
+  transfer.add(b);
+  viewBuffers.add(b);
+  return { dtype: t.dtype, dims: [...t.dims], data };
+}
+
 /** Outputs are fresh buffers made by ORT: transfer them back as they are (copy only shared ones). */
 export function outputToWire(w: WireTensor, transfer: Set<ArrayBuffer>): WireTensor {
   let data = w.data;

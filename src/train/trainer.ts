@@ -242,7 +242,12 @@ export abstract class Trainer<E> {
       const slot = k === 0 ? 0 : 1;
       // A buffer a worker kept (it died mid-run) comes back detached, with length 0: start a new one.
       const into = this.gradBuffers[slot]?.length === this.layout.size ? this.gradBuffers[slot] : new Float32Array(this.layout.size);
-      const res = await prog.run({ ...mb.batch.feeds, extras: { ...mb.extras, ...shared }, stepSeed: seed }, this.params, { gradsInto: into });
+      // The trainable values are lent to the session worker, not copied (−50 MB peak RSS for LoRA on 1.17B;
+      // a whole model's worth for full fine-tuning): they come back before the run settles.
+      const res = await prog.run({ ...mb.batch.feeds, extras: { ...mb.extras, ...shared }, stepSeed: seed }, this.params, {
+        gradsInto: into,
+        lendParams: (p) => (this.params = p),
+      });
       this.gradBuffers[slot] = res.grads!;
       if (!Number.isFinite(res.loss)) {
         throw new TsFinetuneError(

@@ -5,7 +5,8 @@
 // while a step runs, reading them is a clear error, and afterwards it works again; a run refused for a bad
 // feed leaves them usable, and only arrays a dead worker kept are reported lost; a float32 model lends
 // nothing (ORT pre-packs its weights) unless checkpointed, where its steps run without pre-packing.
-// The gradients can be written into a buffer the caller lends (the trainer reuses one every step).
+// The gradients can be written into a buffer the caller lends (the trainer reuses one every step), and the
+// trainable values lent instead of copied (the trainer's mode).
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/index.js';
 import { AutoModelForCausalLM, StepProgram, causalLmObjective, makeFeeds, runsOnCpu, type CausalLM } from '../../src/models/index.js';
@@ -86,6 +87,38 @@ describe('lent weights', () => {
         message: expect.stringContaining(`expected ${params.length} values`),
       });
     }
+  });
+
+  it('lends the trainable values instead of copying them, and hands back the vector to use', async () => {
+    const base = await AutoModelForCausalLM.fromPretrained(GQA, { quantizationConfig: new BitsAndBytesConfig({ loadIn4bit: true, bnb4bitQuantType: 'nf4' }) });
+    const peft = getPeftModel(base, new LoraConfig({ r: 4, loraAlpha: 8, targetModules: 'all-linear', initLoraWeights: false }), { seed: 4 });
+    const prog = await StepProgram.compile(peft, { B: 2, T, objective: causalLmObjective, withGrad: true, training: false });
+    programs.push(prog);
+    const values = peft.trainableValues(prog.step.layout);
+    const copied = await prog.run({ ...feeds, extras }, values);
+    let params = Float32Array.from(values);
+    const sent = params;
+    const lent = await prog.run({ ...feeds, extras }, params, { lendParams: (p) => (params = p) });
+    // The worker borrowed the vector (detached here) and handed it back whole, values intact.
+    expect(sent.length).toBe(0);
+    expect(Array.from(params)).toEqual(Array.from(values));
+    expect(lent.loss).toBe(copied.loss);
+    expect(Array.from(lent.grads!)).toEqual(Array.from(copied.grads!));
+    // After an ORT failure too (a bad token id), before the run settles.
+    const bad = { ...feeds, inputIds: feeds.inputIds.map(() => 10_000n) };
+    const before = params;
+    await expect(prog.run({ ...bad, extras }, params, { lendParams: (p) => (params = p) })).rejects.toMatchObject({ code: 'RUNTIME_ERROR' });
+    expect(params === before).toBe(false); // the one sent is detached
+    expect(Array.from(params)).toEqual(Array.from(values));
+    // A vector that views part of a bigger buffer is copied once: the caller's stays as it was.
+    const wide = new Float32Array(values.length + 2);
+    wide.set(values, 1);
+    const view = wide.subarray(1, values.length + 1);
+    let got: Float32Array | undefined;
+    const viewed = await prog.run({ ...feeds, extras }, view, { lendParams: (p) => (got = p) });
+    expect(viewed.loss).toBe(copied.loss);
+    expect(wide.length).toBe(values.length + 2);
+    expect(Array.from(got!)).toEqual(Array.from(values));
   });
 
   it("lends on device 'cpu', and on 'auto' where no GPU provider is installed (the trainer's default)", async () => {

@@ -1,10 +1,12 @@
 // Session.runLending: feeds a worker borrows for one run and hands back without a copy (4-bit weights fed as
 // inputs, so ORT holds no second copy). The caller's arrays are detached during the run and `returned`
 // gets live ones with the same bytes, after a success and after an ORT error alike; on this thread nothing
-// moves. A lent feed that views part of a bigger buffer is refused, naming it.
+// moves. A lent feed that views part of a bigger buffer is refused, naming it, unless it is one of the
+// lent `views` of one buffer (a flat parameter vector), which moves once and comes back whole.
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/core/tensor.js';
 import { createSession, type Lending } from '../../src/runtime/index.js';
+import { lendViewWire } from '../../src/runtime/wire.js';
 import { gatherBytes } from './graphs.js';
 
 const data = (): Tensor => Tensor.fromNumbers([5, 6, 7], [3]);
@@ -49,6 +51,30 @@ for (const worker of [true, false]) {
     });
   });
 }
+
+it('lends views of one buffer together: it moves once, each view keeps its offset, all come back over it', async () => {
+  const s = await createSession(gatherBytes(), { logSeverityLevel: 4 });
+  const flat = new Float32Array([1, 5, 6, 7]);
+  const back: Record<string, Tensor> = {};
+  const lending: Lending = { names: ['data', 'idx'], views: ['data'], returned: (t) => Object.assign(back, t) };
+  const out = await s.runLending({ data: new Tensor('float32', [3], flat.subarray(1)), idx: Tensor.int64([2], [1]) }, lending);
+  expect(Array.from(out['out']!.data as Float32Array)).toEqual([7]);
+  expect(flat.length).toBe(0); // moved to the worker
+  const view = back['data']!.data as Float32Array;
+  expect(view.byteOffset).toBe(4);
+  expect(Array.from(new Float32Array(view.buffer))).toEqual([1, 5, 6, 7]);
+  // A buffer the views share with a lent feed outside them is refused before anything moves.
+  const buf = new ArrayBuffer(24);
+  const feeds = { data: new Tensor('float32', [3], new Float32Array(buf, 12, 3)), idx: new Tensor('int64', [1], new BigInt64Array(buf, 0, 1)) };
+  await expect(s.runLending(feeds, { names: ['data', 'idx'], views: ['data'], returned: () => undefined })).rejects.toThrow(/lent feed 'idx' must own its whole buffer/);
+  expect(buf.byteLength).toBe(24);
+  const transfer = new Set<ArrayBuffer>([buf]);
+  expect(() => lendViewWire('data', feeds.data, transfer, new Set())).toThrow(/lent view 'data' shares its buffer with a feed that is not one of the lent views/);
+  await expect(s.runLending({ data: data(), idx: Tensor.int64([0], [1]) }, { names: ['idx'], views: ['data'], returned: () => undefined })).rejects.toThrow(
+    /view 'data' is not among the lent names/,
+  );
+  await s.release();
+});
 
 it('refuses an output buffer that is not an output or does not fit it', async () => {
   const s = await createSession(gatherBytes(), { logSeverityLevel: 4 });
