@@ -96,7 +96,7 @@ describe('lent weights', () => {
     programs.push(prog);
     const values = peft.trainableValues(prog.step.layout);
     const copied = await prog.run({ ...feeds, extras }, values);
-    let params = Float32Array.from(values);
+    let params: Float32Array = Float32Array.from(values);
     const sent = params;
     const lent = await prog.run({ ...feeds, extras }, params, { lendParams: (p) => (params = p) });
     // The worker borrowed the vector (detached here) and handed it back whole, values intact.
