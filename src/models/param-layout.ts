@@ -58,9 +58,14 @@ export class ParamLayout {
     return flat;
   }
 
+  /** The graph input of parameter `name`. */
+  static inputName(name: string): string {
+    return `param.${name}`;
+  }
+
   /** Graph side: one input per parameter, named `param.<name>`, in layout order. */
   inputs(g: Graph): Map<string, Value> {
-    return new Map(this.specs.map((s) => [s.name, g.input(`param.${s.name}`, 'float32', s.shape)]));
+    return new Map(this.specs.map((s) => [s.name, g.input(ParamLayout.inputName(s.name), 'float32', s.shape)]));
   }
 
   /** Host side: the feeds of `inputs` as views of the flat vector (no copy here). */
@@ -69,7 +74,7 @@ export class ParamLayout {
     const out: Record<string, Tensor> = {};
     for (const s of this.specs) {
       const off = this.offsets.get(s.name)!;
-      out[`param.${s.name}`] = new Tensor('float32', s.shape, flat.subarray(off, off + numel(s.shape)));
+      out[ParamLayout.inputName(s.name)] = new Tensor('float32', s.shape, flat.subarray(off, off + numel(s.shape)));
     }
     return out;
   }

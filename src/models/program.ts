@@ -19,6 +19,7 @@ import { opaqueShapes, toModelProto, type Graph } from '../graph/index.js';
 import { encodeModel } from '../onnx/encode.js';
 import { externalizeInitializers } from '../onnx/external-data.js';
 import { AUTO_ORDER, createSession, quickCheckExecutionProvider, type Session, type SessionOptions } from '../runtime/index.js';
+import { ParamLayout } from './param-layout.js';
 import { buildStepGraph, type StepGraph, type StepGraphOptions, type TrainableModel } from './step-graph.js';
 
 export const TRAINING_SESSION_OPTIONS: SessionOptions = trainingSessionOptions;
@@ -192,7 +193,7 @@ export class StepProgram {
     if (into !== undefined && (this.step.layout.size === 0 || into.length !== this.step.layout.size)) {
       throw new TsFinetuneError('INVALID_ARGUMENT', `gradsInto: expected ${this.step.layout.size} values (the trainable parameters), got ${into.length}`);
     }
-    const lend = opts.lendParams && this.step.layout.size > 0 ? { names: Object.keys(feeds).filter((k) => k.startsWith('param.')), back: opts.lendParams } : undefined;
+    const lend = opts.lendParams && this.step.layout.size > 0 ? { names: this.step.layout.specs.map((s) => ParamLayout.inputName(s.name)), back: opts.lendParams } : undefined;
     if (lend && !ownsWholeBuffer(params!)) {
       // The views must cover one buffer that moves whole: a vector viewing a bigger buffer is copied once.
       const own = Float32Array.from(params!);
