@@ -51,6 +51,8 @@ interface Variant {
   session: SessionOptions;
   /** Optimizer option overrides (e.g. the AdamW engine). */
   optimizer?: Partial<OptimizerOptions>;
+  /** Step graph option overrides (e.g. opaqueShapes). */
+  step?: Partial<StepGraphOptions>;
   /** Needs its own process with these environment variables (only with --isolate). */
   env?: Record<string, string>;
   about: string;
@@ -87,6 +89,7 @@ const VARIANTS: Record<string, Variant> = {
   'in-process': { formulation: {}, session: { worker: false }, about: 'final with ORT on the calling thread (no worker: no input copies, no messages)' },
   'threads-4': { formulation: {}, session: { threads: 4 }, about: 'final with 4 ORT threads (GEMMs split in 4 parts, taken by whichever core is free)' },
   'threads-4-nospin': { formulation: {}, session: { threads: 4, sessionConfig: { 'session.intra_op.allow_spinning': '0' } }, about: 'threads-4, threads do not spin' },
+  'opaque-shapes': { formulation: {}, session: {}, step: { opaqueShapes: true }, about: 'final with the activation shapes hidden from ORT\'s planner (as checkpointed steps)' },
   'opt-extended': { formulation: {}, session: { graphOptimizationLevel: 'extended' }, about: 'final at optimization level extended' },
 };
 
@@ -137,7 +140,7 @@ class Runner {
 
   static async create(name: string, v: Variant, model: PeftModel, profileDir?: string): Promise<Runner> {
     const t0 = performance.now();
-    const opts: StepGraphOptions = { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation: v.formulation };
+    const opts: StepGraphOptions = { B, T, objective: causalLmObjective, withGrad: true, training: true, formulation: v.formulation, ...v.step };
     const session: SessionOptions = { ...v.session };
     if (ORT_THREADS) session.threads = ORT_THREADS;
     if (profileDir) session.profileFilePrefix = join(profileDir, name);
