@@ -7,18 +7,21 @@
 // recompute and its backward repeat the same shapes with long gaps between them, so these per-shape pools
 // hold buffers idle across the step. In a QLoRA step of a 1.17B model (B 4 × T 256) the arena had 721 MB
 // requested at its peak while 432 MB of tensors were alive; the extra ~300 MB made the arena grow a 512 MB
-// region (bench/step-liveness.ts shows the arena's counters). A value whose inferred shape has an unknown
-// dim is never planned for reuse (`FindReusableTensor` needs a known shape): its buffer goes back to the
-// arena when it dies, and the arena hands it to the next request of any shape. Python users would set
+// region (bench/step-liveness.ts shows the arena's counters). The planner does not pool a value whose
+// inferred shape it does not know (`FindReusableTensor`): its buffer goes back to the arena when it dies,
+// and the arena hands it to the next request of any shape. Python users would set
 // `SessionOptions.enable_mem_reuse = False`; onnxruntime-node exposes no such option, hence this pass.
 //
-// How: the dims ORT infers come from the graph inputs' declared shapes and from shape tensors that are
-// constants (Reshape, Expand, ConstantOfShape). The pass feeds the data inputs to their consumers through
-// a Reshape to the same dims computed at run time, and adds a run-time zero to every constant shape
-// operand. The zero is `x[0] · 0` for an int64 data input x: always 0, but not a value shape inference can
-// know. Inside model-local functions the zero comes from the Shape of the function's first input, which
-// every call site feeds the same way. Values are unchanged; Reshape is a view in ORT (no copy); the added
-// nodes work on int64 vectors of a few elements.
+// How: the shapes ORT infers come from the graph inputs' declared shapes and from constant shape operands
+// (Reshape, Expand, ConstantOfShape). The pass feeds the batch inputs to their consumers through a Reshape
+// to the same dims, and replaces every constant shape operand by the same values with a length shape
+// inference cannot know (OpaqueVectors), so the values downstream have no rank at all for the planner: a
+// rank-known shape with unknown dims is not pooled either, but the planner compares each such value with
+// every freed buffer, which cost 10 s at load for 22 layers. The unknown comes from a run-time zero,
+// `x[0, …, 0] · 0` for an int64 batch input x, and inside model-local functions from `Size(input) · 0`
+// of an input every call site feeds that way. Values are unchanged (Reshape is a view in ORT, no copy);
+// the added nodes work on scalars and int64 vectors of a few elements. Session creation takes longer
+// (a 22-layer QLoRA step: 12.1 instead of 6.5 s).
 // Not here: which programs use it (src/models/program.ts).
 
 import { TsFinetuneError } from '../core/errors.js';
@@ -149,7 +152,7 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
   const g = model.graph;
   const data = g.input.filter((v) => opts.dataInputs.includes(v.name));
   const seed = data.find((v) => v.elemType === 7 && (v.shape?.length ?? 0) >= 1);
-  if (!seed) throw new TsFinetuneError('GRAPH_ERROR', `opaqueShapes: none of the inputs ${opts.dataInputs.join(', ')} is an int64 tensor`);
+  if (!seed) throw new TsFinetuneError('GRAPH_ERROR', `opaqueShapes: none of the inputs ${opts.dataInputs.join(', ')} is an int64 tensor of rank ≥ 1`);
   const zero = 'opaque.zero';
   // x[0, …, 0] · 0, a scalar (see opaqueFunction on why scalars).
   const head: NodeProto[] = [constantNode('opaque.c0', [0], true)];
@@ -177,7 +180,7 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
     const dims = (v.shape ?? []).map((d) => d.dimValue);
     if (dims.length === 0 || dims.some((d) => d === undefined)) continue; // a scalar, or already unknown
     const name = `opaque.${v.name}`;
-    head.push({ ...node(name, 'Reshape', [v.name, shapeVector(dims as number[])]) });
+    head.push(node(name, 'Reshape', [v.name, shapeVector(dims as number[])]));
     renamed.set(v.name, name);
   }
   const seedFor = new Map<string, string>(); // function key → name of its seed input (rank ≥ 1 at the call sites)
