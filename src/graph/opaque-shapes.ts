@@ -47,15 +47,20 @@ function constantNode(name: string, xs: readonly number[], scalar = false): Node
   return node(name, 'Constant', [], [{ name: 'value', type: AttrType.TENSOR, t: { name: '', dims: scalar ? [] : [xs.length], dataType: 7, rawData: int64Bytes(xs) } }]);
 }
 
-/** A constant int64 vector: its value as a key (equal vectors share one run-time copy) and its length. */
+/** A constant int64 vector, keyed by its values (equal vectors share one run-time copy). */
 interface ConstantVector {
   key: string;
-  length: number;
+  values: number[];
+}
+
+function vector(values: readonly number[]): ConstantVector {
+  return { key: values.join(','), values: [...values] };
 }
 
 function vectorOf(t: TensorProto | undefined): ConstantVector | undefined {
   if (!t?.rawData || t.dataType !== 7 || t.dims.length !== 1) return undefined;
-  return { key: Array.from(t.rawData).join(','), length: t.dims[0]! };
+  const r = t.rawData;
+  return vector(Array.from(new BigInt64Array(r.buffer.slice(r.byteOffset, r.byteOffset + r.byteLength)), (x) => Number(x)));
 }
 
 /** The constant int64 vectors among `nodes` (Constant nodes) and `initializers`, by name. */
@@ -93,7 +98,7 @@ class OpaqueVectors {
     let d = this.made.get(v.key);
     if (d === undefined) {
       d = `${this.prefix}v${this.made.size}`;
-      this.out.push(node(d, 'Gather', [name, this.range(v.length)]));
+      this.out.push(node(d, 'Gather', [name, this.range(v.values.length)]));
       this.made.set(v.key, d);
     }
     return d;
@@ -116,32 +121,53 @@ class OpaqueVectors {
   }
 }
 
-/** `nodes` with every constant shape operand replaced by its opaque copy. */
-function opaqueShapeOperands(nodes: readonly NodeProto[], constants: ReadonlyMap<string, ConstantVector>, zero: string, prefix: string): NodeProto[] {
-  const out: NodeProto[] = [];
-  const vectors = new OpaqueVectors(out, zero, prefix);
-  for (const n of nodes) {
+/** `nodes` with every constant shape operand replaced by its opaque copy (`opaqueOf`). */
+function opaqueShapeOperands(nodes: readonly NodeProto[], constants: ReadonlyMap<string, ConstantVector>, opaqueOf: (v: ConstantVector) => string): NodeProto[] {
+  return nodes.map((n) => {
     const at = n.domain === '' ? SHAPE_OPERAND[n.opType] : undefined;
-    const operand = at === undefined ? undefined : n.input[at];
-    const v = operand ? constants.get(operand) : undefined;
-    if (at === undefined || !operand || !v) {
-      out.push(n);
-      continue;
-    }
-    const opaque = vectors.of(operand, v);
-    out.push({ ...n, input: n.input.map((x, i) => (i === at ? opaque : x)) });
-  }
-  return out;
+    const v = at === undefined ? undefined : constants.get(n.input[at] ?? '');
+    if (at === undefined || !v) return n;
+    const opaque = opaqueOf(v);
+    return { ...n, input: n.input.map((x, i) => (i === at ? opaque : x)) };
+  });
 }
 
-/** The same pass inside a function body, with the zero taken from the Size of input `seed`. */
-function opaqueFunction(f: FunctionProto, seed: string): FunctionProto {
+/** A function's constant shape vectors, moved to extra inputs its call sites feed. */
+interface OpaqueFunction {
+  proto: FunctionProto;
+  /** The values of the inputs added, in order. */
+  added: ConstantVector[];
+}
+
+/**
+ * `f` with each distinct constant shape operand replaced by a new input (`__opaque_shape_<i>`), which its
+ * call sites feed with the graph's opaque copy: the opaque vectors are made once for the whole graph, not
+ * once per inlined call (each is a small tensor with a shape, which the planner compares with every freed
+ * buffer). Constant nodes left unused are dropped (ORT would warn about them).
+ */
+function opaqueFunction(f: FunctionProto): OpaqueFunction | undefined {
   const constants = constantVectors(f.node);
-  if (!f.node.some((n) => n.domain === '' && SHAPE_OPERAND[n.opType] !== undefined && constants.has(n.input[SHAPE_OPERAND[n.opType]!] ?? ''))) return f;
-  const z = '__opaque_zero';
-  // Scalars, which the planner skips too (see OpaqueVectors).
-  const pre = [node(`${z}_size`, 'Size', [seed]), constantNode(`${z}_c0`, [0], true), node(z, 'Mul', [`${z}_size`, `${z}_c0`])];
-  return { ...f, node: [...pre, ...opaqueShapeOperands(f.node, constants, z, `${z}_`)] };
+  const inputs = new Map<string, string>(); // vector key → new input name
+  const added: OpaqueFunction['added'] = [];
+  const body = f.node.map((n) => {
+    const at = n.domain === '' ? SHAPE_OPERAND[n.opType] : undefined;
+    const v = at === undefined ? undefined : constants.get(n.input[at] ?? '');
+    if (at === undefined || !v) return n;
+    let name = inputs.get(v.key);
+    if (name === undefined) {
+      name = `__opaque_shape_${inputs.size}`;
+      inputs.set(v.key, name);
+      added.push(v);
+    }
+    const replaced = name;
+    return { ...n, input: n.input.map((x, i) => (i === at ? replaced : x)) };
+  });
+  if (added.length === 0) return undefined;
+  const used = new Set([...body.flatMap((n) => n.input), ...f.output]);
+  return {
+    proto: { ...f, input: [...f.input, ...inputs.values()], node: body.filter((n) => n.opType !== 'Constant' || used.has(n.output[0]!)) },
+    added,
+  };
 }
 
 /**
@@ -154,7 +180,7 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
   const seed = data.find((v) => v.elemType === 7 && (v.shape?.length ?? 0) >= 1);
   if (!seed) throw new TsFinetuneError('GRAPH_ERROR', `opaqueShapes: none of the inputs ${opts.dataInputs.join(', ')} is an int64 tensor of rank ≥ 1`);
   const zero = 'opaque.zero';
-  // x[0, …, 0] · 0, a scalar (see opaqueFunction on why scalars).
+  // x[0, …, 0] · 0, a scalar (the planner neither pools nor compares scalars).
   const head: NodeProto[] = [constantNode('opaque.c0', [0], true)];
   let first = seed.name;
   for (let axis = 0; axis < seed.shape!.length; axis++) {
@@ -162,7 +188,7 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
     first = `opaque.first${axis}`;
   }
   head.push(node(zero, 'Mul', [first, 'opaque.c0']));
-  // One run-time shape vector per distinct static shape (the head holds their constants and nodes).
+  // One run-time shape vector per distinct value, for the whole graph (the head holds their nodes).
   const vectors = new OpaqueVectors(head, zero, 'opaque.');
   const shapeConstants = new Map<string, string>();
   const shapeVector = (dims: readonly number[]): string => {
@@ -173,7 +199,7 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
       head.push(constantNode(c, dims));
       shapeConstants.set(key, c);
     }
-    return vectors.of(c, { key, length: dims.length });
+    return vectors.of(c, vector(dims));
   };
   const renamed = new Map<string, string>();
   for (const v of data) {
@@ -183,33 +209,47 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
     head.push(node(name, 'Reshape', [v.name, shapeVector(dims as number[])]));
     renamed.set(v.name, name);
   }
-  const seedFor = new Map<string, string>(); // function key → name of its seed input (rank ≥ 1 at the call sites)
-  const functions = new Map((model.functions ?? []).map((f) => [`${f.domain}:${f.name}`, f]));
+  // Functions called only from the graph get their shape vectors as inputs (one called from another
+  // function's body keeps its constants: its callers could not feed them).
+  const functions = new Set((model.functions ?? []).map((f) => `${f.domain}:${f.name}`));
+  const nested = new Set((model.functions ?? []).flatMap((f) => f.node.map((n) => `${n.domain}:${n.opType}`)));
+  const rewritten = new Map<string, OpaqueFunction>();
+  for (const f of model.functions ?? []) {
+    const key = `${f.domain}:${f.name}`;
+    const r = nested.has(key) ? undefined : opaqueFunction(f);
+    if (r) rewritten.set(key, r);
+  }
   const body: NodeProto[] = [];
   let k = 0;
   for (const n0 of g.node) {
     const n = { ...n0, input: n0.input.map((x) => renamed.get(x) ?? x) };
-    const fn = functions.get(`${n.domain}:${n.opType}`);
-    if (fn) {
-      // A call: each input of known rank ≥ 1 goes through a run-time Reshape, so the inlined body sees unknown dims.
-      n.input = n.input.map((x, i) => {
+    const key = `${n.domain}:${n.opType}`;
+    if (functions.has(key)) {
+      // A call: each input of known rank ≥ 1 goes through a run-time Reshape, so the inlined body sees no shapes.
+      n.input = n.input.map((x) => {
         const dims = x ? opts.shapeOf(x) : undefined;
         if (!x || !dims || dims.length === 0) return x;
-        if (!seedFor.has(`${n.domain}:${n.opType}`)) seedFor.set(`${n.domain}:${n.opType}`, fn.input[i]!);
         const r = `opaque.call.${k++}`;
         body.push(node(r, 'Reshape', [x, shapeVector(dims)]));
         return r;
       });
+      for (const a of rewritten.get(key)?.added ?? []) n.input.push(shapeVector(a.values));
     }
     body.push(n);
   }
-  const graph: GraphProto = { ...g, node: [...head, ...opaqueShapeOperands(body, constantVectors(g.node, g.initializer), zero, 'opaque.operand.')] };
+  // The operands first: their opaque copies go into the head.
+  const operands = opaqueShapeOperands(body, constantVectors(g.node, g.initializer), (v) => shapeVector(v.values));
+  const nodes = [...head, ...operands];
+  // Constants only shape operands used are gone now (ORT would warn about each).
+  const used = new Set([...nodes.flatMap((n) => n.input), ...g.output.map((v) => v.name)]);
+  const graph: GraphProto = {
+    ...g,
+    node: nodes.filter((n) => n.opType !== 'Constant' || used.has(n.output[0]!)),
+    initializer: g.initializer.filter((t) => used.has(t.name)),
+  };
   return {
     ...model,
     graph,
-    functions: (model.functions ?? []).map((f) => {
-      const s = seedFor.get(`${f.domain}:${f.name}`);
-      return s === undefined ? f : opaqueFunction(f, s);
-    }),
+    functions: (model.functions ?? []).map((f) => rewritten.get(`${f.domain}:${f.name}`)?.proto ?? f),
   };
 }
