@@ -13,15 +13,15 @@
 // `SessionOptions.enable_mem_reuse = False`; onnxruntime-node exposes no such option, hence this pass.
 //
 // How: the shapes ORT infers come from the graph inputs' declared shapes and from constant shape operands
-// (Reshape, Expand, ConstantOfShape). The pass feeds the batch inputs to their consumers through a Reshape
-// to the same dims, and replaces every constant shape operand by the same values with a length shape
-// inference cannot know (OpaqueVectors), so the values downstream have no rank at all for the planner: a
-// rank-known shape with unknown dims is not pooled either, but the planner compares each such value with
-// every freed buffer, which cost 10 s at load for 22 layers. The unknown comes from a run-time zero,
-// `x[0, …, 0] · 0` for an int64 batch input x, and inside model-local functions from `Size(input) · 0`
-// of an input every call site feeds that way. Values are unchanged (Reshape is a view in ORT, no copy);
-// the added nodes work on scalars and int64 vectors of a few elements. Session creation takes longer
-// (a 22-layer QLoRA step: 12.1 instead of 6.5 s).
+// (Reshape, Expand, ConstantOfShape). The pass feeds the batch inputs, and every input of a function call,
+// to their consumers through a Reshape to the same dims, and replaces every constant shape operand by the
+// same values with a length shape inference cannot know (OpaqueVectors), so the values downstream have no
+// rank at all for the planner: a rank-known shape with unknown dims is not pooled either, but the planner
+// compares each such value with every freed buffer, which cost 10 s at load for 22 layers. The unknown
+// comes from a run-time zero, `x[0, …, 0] · 0` for an int64 batch input x. A function's constant shape
+// vectors become extra inputs its call sites feed with the graph's copies, which are made once per
+// distinct value. Values are unchanged (Reshape is a view in ORT, no copy); the added nodes work on
+// scalars and int64 vectors of a few elements.
 // Not here: which programs use it (src/models/program.ts).
 
 import { TsFinetuneError } from '../core/errors.js';

@@ -69,6 +69,11 @@ describe('opaqueShapes', () => {
     expect(constantShapeOperands(graph.node, graph.initializer.map((t) => t.name))).toEqual([]);
     expect(constantShapeOperands(model.functions![0]!.node).length).toBe(1);
     expect(constantShapeOperands(opaque.functions![0]!.node)).toEqual([]);
+    // The function reads its shape from an input its call feeds; no constant is left unused (ORT warns).
+    expect(opaque.functions![0]!.input).toEqual(['x', '__opaque_shape_0']);
+    const used = new Set(graph.node.flatMap((n) => n.input));
+    expect(graph.initializer.filter((t) => !used.has(t.name)).map((t) => t.name)).toEqual([]);
+    expect(model.graph.initializer.some((t) => !used.has(t.name))).toBe(true); // the shape constants it replaced
     // The data input reaches its consumers only through the run-time Reshape (and seeds the run-time zero).
     expect(graph.node.filter((n) => n.input.includes('input_ids')).map((n) => n.name).sort()).toEqual(['opaque.first0', 'opaque.input_ids']);
     const ids = [1n, 4n, 9n, 0n, 7n, 3n];
