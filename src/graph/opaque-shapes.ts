@@ -90,15 +90,15 @@ class OpaqueVectors {
   constructor(
     private readonly out: NodeProto[],
     private readonly zero: string,
-    private readonly prefix: string,
   ) {}
 
-  /** The opaque copy of constant `name` (value `v`), emitting its nodes into `out` on first use. */
-  of(name: string, v: ConstantVector): string {
+  /** The opaque copy of `values`, emitting its nodes into `out` on first use. */
+  of(values: readonly number[]): string {
+    const v = vector(values);
     let d = this.made.get(v.key);
     if (d === undefined) {
-      d = `${this.prefix}v${this.made.size}`;
-      this.out.push(node(d, 'Gather', [name, this.range(v.values.length)]));
+      d = `opaque.v${this.made.size}`;
+      this.out.push(constantNode(`${d}_c`, v.values), node(d, 'Gather', [`${d}_c`, this.range(v.values.length)]));
       this.made.set(v.key, d);
     }
     return d;
@@ -107,7 +107,7 @@ class OpaqueVectors {
   private range(length: number): string {
     let r = this.lengths.get(length);
     if (r === undefined) {
-      r = `${this.prefix}range${length}`;
+      r = `opaque.range${length}`;
       this.out.push(
         constantNode(`${r}_n`, [length], true),
         constantNode(`${r}_0`, [0], true),
@@ -146,21 +146,16 @@ interface OpaqueFunction {
  * buffer). Constant nodes left unused are dropped (ORT would warn about them).
  */
 function opaqueFunction(f: FunctionProto): OpaqueFunction | undefined {
-  const constants = constantVectors(f.node);
   const inputs = new Map<string, string>(); // vector key → new input name
-  const added: OpaqueFunction['added'] = [];
-  const body = f.node.map((n) => {
-    const at = n.domain === '' ? SHAPE_OPERAND[n.opType] : undefined;
-    const v = at === undefined ? undefined : constants.get(n.input[at] ?? '');
-    if (at === undefined || !v) return n;
+  const added: ConstantVector[] = [];
+  const body = opaqueShapeOperands(f.node, constantVectors(f.node), (v) => {
     let name = inputs.get(v.key);
     if (name === undefined) {
       name = `__opaque_shape_${inputs.size}`;
       inputs.set(v.key, name);
       added.push(v);
     }
-    const replaced = name;
-    return { ...n, input: n.input.map((x, i) => (i === at ? replaced : x)) };
+    return name;
   });
   if (added.length === 0) return undefined;
   const used = new Set([...body.flatMap((n) => n.input), ...f.output]);
@@ -189,24 +184,13 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
   }
   head.push(node(zero, 'Mul', [first, 'opaque.c0']));
   // One run-time shape vector per distinct value, for the whole graph (the head holds their nodes).
-  const vectors = new OpaqueVectors(head, zero, 'opaque.');
-  const shapeConstants = new Map<string, string>();
-  const shapeVector = (dims: readonly number[]): string => {
-    const key = dims.join(',');
-    let c = shapeConstants.get(key);
-    if (c === undefined) {
-      c = `opaque.shape${shapeConstants.size}`;
-      head.push(constantNode(c, dims));
-      shapeConstants.set(key, c);
-    }
-    return vectors.of(c, vector(dims));
-  };
+  const vectors = new OpaqueVectors(head, zero);
   const renamed = new Map<string, string>();
   for (const v of data) {
     const dims = (v.shape ?? []).map((d) => d.dimValue);
     if (dims.length === 0 || dims.some((d) => d === undefined)) continue; // a scalar, or already unknown
     const name = `opaque.${v.name}`;
-    head.push(node(name, 'Reshape', [v.name, shapeVector(dims as number[])]));
+    head.push(node(name, 'Reshape', [v.name, vectors.of(dims as number[])]));
     renamed.set(v.name, name);
   }
   // Functions called only from the graph get their shape vectors as inputs (one called from another
@@ -230,15 +214,15 @@ export function opaqueShapes(model: ModelProto, opts: OpaqueShapesOptions): Mode
         const dims = x ? opts.shapeOf(x) : undefined;
         if (!x || !dims || dims.length === 0) return x;
         const r = `opaque.call.${k++}`;
-        body.push(node(r, 'Reshape', [x, shapeVector(dims)]));
+        body.push(node(r, 'Reshape', [x, vectors.of(dims)]));
         return r;
       });
-      for (const a of rewritten.get(key)?.added ?? []) n.input.push(shapeVector(a.values));
+      for (const a of rewritten.get(key)?.added ?? []) n.input.push(vectors.of(a.values));
     }
     body.push(n);
   }
   // The operands first: their opaque copies go into the head.
-  const operands = opaqueShapeOperands(body, constantVectors(g.node, g.initializer), (v) => shapeVector(v.values));
+  const operands = opaqueShapeOperands(body, constantVectors(g.node, g.initializer), (v) => vectors.of(v.values));
   const nodes = [...head, ...operands];
   // Constants only shape operands used are gone now (ORT would warn about each).
   const used = new Set([...nodes.flatMap((n) => n.input), ...g.output.map((v) => v.name)]);
