@@ -55,6 +55,8 @@ interface Variant {
   step?: Partial<StepGraphOptions>;
   /** Needs its own process with these environment variables (only with --isolate). */
   env?: Record<string, string>;
+  /** Copy the trainable values to the worker and the gradients back each step (before session 8). */
+  copies?: boolean;
   about: string;
 }
 
@@ -90,6 +92,7 @@ const VARIANTS: Record<string, Variant> = {
   'threads-4': { formulation: {}, session: { threads: 4 }, about: 'final with 4 ORT threads (GEMMs split in 4 parts, taken by whichever core is free)' },
   'threads-4-nospin': { formulation: {}, session: { threads: 4, sessionConfig: { 'session.intra_op.allow_spinning': '0' } }, about: 'threads-4, threads do not spin' },
   'opaque-shapes': { formulation: {}, session: {}, step: { opaqueShapes: true }, about: 'final with the activation shapes hidden from ORT\'s planner (as checkpointed steps)' },
+  copies: { formulation: {}, session: {}, copies: true, about: 'final with the trainable values copied to the worker and fresh gradient buffers (the bench before session 8)' },
   'opt-extended': { formulation: {}, session: { graphOptimizationLevel: 'extended' }, about: 'final at optimization level extended' },
 };
 
@@ -131,11 +134,13 @@ class Runner {
   samples: Sample[] = [];
   rssGrowthMB = 0;
   compileMs = 0;
+  private grads: Float32Array | undefined;
   private constructor(
     readonly name: string,
     private readonly prog: StepProgram,
     private readonly opt: Optimizer,
-    private readonly params: Float32Array,
+    private params: Float32Array,
+    private readonly copies: boolean,
   ) {}
 
   static async create(name: string, v: Variant, model: PeftModel, profileDir?: string): Promise<Runner> {
@@ -147,7 +152,7 @@ class Runner {
     const prog = await StepProgram.compile(model, opts, session);
     const params = model.trainableValues(prog.step.layout);
     const opt = await createOptimizer('adamw_torch', params.length, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...v.optimizer });
-    const r = new Runner(name, prog, opt, params);
+    const r = new Runner(name, prog, opt, params, v.copies === true);
     r.compileMs = performance.now() - t0;
     return r;
   }
@@ -156,9 +161,14 @@ class Runner {
   async step(feeds: BatchFeeds): Promise<Sample> {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const res = await this.prog.run(feeds, this.params);
+    // As the trainer runs it (trainer.ts trainStep): the trainable values lent to the session worker and the
+    // gradients written into a buffer kept across steps, not copied each way.
+    const into = this.grads?.length === this.params.length ? this.grads : new Float32Array(this.params.length);
+    const res = this.copies
+      ? await this.prog.run(feeds, this.params)
+      : await this.prog.run(feeds, this.params, { gradsInto: into, lendParams: (p) => (this.params = p) });
     const t1 = performance.now();
-    const grads = res.grads!;
+    const grads = (this.grads = res.grads!);
     const norm = globalL2Norm([grads]);
     const coef = clipCoefficient(norm, 1.0);
     if (coef < 1) for (let i = 0; i < grads.length; i++) grads[i]! *= coef;
@@ -255,19 +265,6 @@ const median = (a: number[]): number => {
 const min = (a: number[]): number => Math.min(...a);
 const fmt = (x: number, d = 0): string => x.toFixed(d);
 
-/** What one copy of `n` floats into a fresh buffer costs here (ORT copies every output so; DESIGN.md). */
-function freshCopyMs(n: number): number {
-  const src = new Float32Array(n).fill(1);
-  const t: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    const dst = new Float32Array(n);
-    dst.set(src);
-    t.push(performance.now() - t0);
-  }
-  return median(t);
-}
-
 /** CPUs the FMA peak runs on (all of them). */
 const THREADS = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
 /** ORT intra-op threads for every variant (default: src/runtime's, the physical cores). */
@@ -306,14 +303,14 @@ function reportOf(r: { name: string; samples: Sample[]; compileMs: number }, v: 
   };
 }
 
-function printTable(reports: Report[], flops: number, peak: number, gradCopyMs: number, baseName: string): void {
+function printTable(reports: Report[], flops: number, peak: number, baseName: string): void {
   const base = reports.find((r) => r.name === baseName) ?? reports[0]!;
   const tokens = B * T;
   console.log('');
   console.log(
-    `| variant | median ms | min ms | tok/s | GFLOP/s | % of FMA peak | CPU-s/step | % of peak by CPU time | vs ${base.name} | graph ms | grads copy ms (est.) | clip ms | AdamW ms | peak RSS MB | loss |`,
+    `| variant | median ms | min ms | tok/s | GFLOP/s | % of FMA peak | CPU-s/step | % of peak by CPU time | vs ${base.name} | graph ms | clip ms | AdamW ms | peak RSS MB | loss |`,
   );
-  console.log(`|---|${'---:|'.repeat(14)}`);
+  console.log(`|---|${'---:|'.repeat(13)}`);
   for (const r of reports) {
     const gf = flops / (r.medianMs / 1000) / 1e9;
     // CPU time of the whole process over the step (all threads), spread over the cores: what the step
@@ -324,8 +321,8 @@ function printTable(reports: Report[], flops: number, peak: number, gradCopyMs: 
         `${fmt(r.cpuMs / 1000, 2)} | ${fmt((100 * cpuGf) / peak, 1)}% | ` +
         `${fmt(base.medianMs / r.medianMs, 2)}× | ${fmt(r.graphMs)} (${fmt((100 * r.graphMs) / r.medianMs)}%) | ` +
         (r.name === 'pytorch-eager'
-          ? '– | – | – | '
-          : `${fmt(gradCopyMs, 1)} (${fmt((100 * gradCopyMs) / r.medianMs, 1)}%) | ${fmt(r.clipMs, 1)} (${fmt((100 * r.clipMs) / r.medianMs, 1)}%) | ${fmt(r.optMs, 1)} (${fmt((100 * r.optMs) / r.medianMs, 1)}%) | `) +
+          ? '– | – | '
+          : `${fmt(r.clipMs, 1)} (${fmt((100 * r.clipMs) / r.medianMs, 1)}%) | ${fmt(r.optMs, 1)} (${fmt((100 * r.optMs) / r.medianMs, 1)}%) | `) +
         `${fmt(r.rssMB)} | ${r.loss.toFixed(4)} |`,
     );
   }
@@ -335,7 +332,7 @@ function printTable(reports: Report[], flops: number, peak: number, gradCopyMs: 
 
 // ---- main ---------------------------------------------------------------------------------------------
 
-async function runInProcess(names: string[]): Promise<{ reports: Report[]; gradCopyMs: number }> {
+async function runInProcess(names: string[]): Promise<Report[]> {
   const cfg = llamaConfig(LAYERS);
   const model = getPeftModel(randomModel(cfg), new LoraConfig({ r: R, loraAlpha: 32, targetModules: 'all-linear', taskType: 'CAUSAL_LM' }));
   const feeds = randomBatch(cfg, B, T);
@@ -369,7 +366,6 @@ async function runInProcess(names: string[]): Promise<{ reports: Report[]; gradC
     process.stderr.write(`  round ${i + 1}/${steps}: ${all.map((r) => `${r.name} ${fmt(r.samples.at(-1)!.stepMs)} ms`).join(', ')}\n`);
   }
   if (runners[0]!.gradSize !== loraParams(cfg)) throw new Error(`trainable ${runners[0]!.gradSize} ≠ counted ${loraParams(cfg)}: fix loraParams`);
-  const gradCopyMs = freshCopyMs(runners[0]!.gradSize);
   // In one process only the first variant's peak is its own; later ones report the growth they added.
   const reports = runners.map((r, i) => reportOf(r, VARIANTS[r.name]!, i === 0 ? rss[0]! : r.rssGrowthMB));
   for (const r of runners) await r.release();
@@ -377,7 +373,7 @@ async function runInProcess(names: string[]): Promise<{ reports: Report[]; gradC
     reports.push(reportOf(torch, { about: `PyTorch eager in its own process (${torch.info}); peak RSS is its process maxRSS` }, torch.maxRssMB));
     await torch.release();
   }
-  return { reports, gradCopyMs };
+  return reports;
 }
 
 interface ProfileSummary {
@@ -451,8 +447,8 @@ async function main(): Promise<void> {
   for (const n of names) if (!VARIANTS[n]) throw new Error(`unknown variant '${n}'; known: ${Object.keys(VARIANTS).join(', ')}`);
   if (flag('child')) {
     // One variant in this process (spawned by --isolate); the parent reads the JSON line.
-    const { reports, gradCopyMs } = await runInProcess(names);
-    process.stdout.write(`RESULT ${JSON.stringify({ report: reports[0], gradCopyMs })}\n`);
+    const reports = await runInProcess(names);
+    process.stdout.write(`RESULT ${JSON.stringify({ report: reports[0] })}\n`);
     return;
   }
   const cfg = llamaConfig(LAYERS);
@@ -466,10 +462,8 @@ async function main(): Promise<void> {
   const useFma = !flag('no-fma');
   const fmaBefore = useFma ? fmaPeak(1, THREADS) : [];
   let reports: Report[];
-  let gradCopyMs: number;
   if (flag('isolate')) {
     reports = [];
-    gradCopyMs = 0;
     const passthrough = ['steps', 'warmup', 'layers', 'B', 'T', 'ort-threads'].flatMap((k) => (argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
     for (const n of names) {
       const env = { ...process.env, ...(VARIANTS[n]!.env ?? {}) };
@@ -480,13 +474,11 @@ async function main(): Promise<void> {
       });
       const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
       if (!line) throw new Error(`variant ${n} failed (exit ${r.status})\n${r.stdout}`);
-      const res = JSON.parse(line.slice(7)) as { report: Report; gradCopyMs: number };
-      reports.push(res.report);
-      gradCopyMs = res.gradCopyMs;
+      reports.push((JSON.parse(line.slice(7)) as { report: Report }).report);
     }
   } else {
     for (const n of names) if (VARIANTS[n]!.env) throw new Error(`variant '${n}' needs its own process: add --isolate`);
-    ({ reports, gradCopyMs } = await runInProcess(names));
+    reports = await runInProcess(names);
   }
   const fmaAfter = useFma ? fmaPeak(1, THREADS) : [];
   const all = [...fmaBefore, ...fmaAfter];
@@ -504,7 +496,7 @@ async function main(): Promise<void> {
   }
   console.log(`  load average at end: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   console.log(`  peak RSS: ${flag('isolate') ? 'each variant alone in its process (maxRSS)' : `first variant: process maxRSS; later ones: RSS they added`}`);
-  printTable(reports, fl.total, peak, gradCopyMs, names[0]!);
+  printTable(reports, fl.total, peak, names[0]!);
   if (flag('profile') && !flag('isolate')) printProfiles(arg('profile', join(tmpdir(), 'ts-finetune-profile')), names, fl.total, peak);
   if (reports.length > 1) {
     const base = reports[0]!;
