@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { hfHome, hubCacheDir, hubEndpoint, hubToken, isOffline } from '../io/hf-cache.js';
-import { DEVICES, cpuInfo, ortVersion, probeExecutionProviders, quickCheckExecutionProvider, type EpProbe } from '../runtime/index.js';
+import { DEVICES, ORT_TELEMETRY_ENV, cpuInfo, optOutOfOrtTelemetry, ortVersion, probeExecutionProviders, quickCheckExecutionProvider, type EpProbe } from '../runtime/index.js';
 import { moduleFile } from '../runtime/module-file.js';
 
 const USAGE = `Usage: ts-finetune env [--json] [--no-probe]
@@ -40,6 +40,8 @@ interface EnvReport {
   node: string;
   platform: string;
   onnxruntimeNode: string | undefined;
+  /** ORT_DISABLE_TELEMETRY in force, and whether the user set it (else ts-finetune did: runtime/telemetry.ts). */
+  onnxruntimeTelemetry: { disableValue: string; setByUser: boolean };
   executionProviders: { device: string; available: boolean | null; reason?: string; ms?: number }[];
   cpu: { model: string; features: string[]; physicalCores: number; logicalCpus: number; ortThreads: number; coreSource: string };
   memory: { totalBytes: number; freeBytes: number };
@@ -48,6 +50,8 @@ interface EnvReport {
 
 async function collect(probe: boolean): Promise<EnvReport> {
   const cpu = cpuInfo();
+  const setByUser = process.env[ORT_TELEMETRY_ENV] !== undefined;
+  const telemetry = { disableValue: optOutOfOrtTelemetry(), setByUser };
   let eps: EnvReport['executionProviders'];
   if (probe) {
     const res: EpProbe[] = await probeExecutionProviders();
@@ -64,6 +68,7 @@ async function collect(probe: boolean): Promise<EnvReport> {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     onnxruntimeNode: ortVersion(),
+    onnxruntimeTelemetry: telemetry,
     executionProviders: eps,
     cpu: {
       model: cpu.model,
@@ -94,6 +99,7 @@ function format(r: EnvReport): string {
     `ts-finetune       ${r.tsFinetune ?? '(unknown)'}`,
     `Node.js           ${r.node} (${r.platform})`,
     `onnxruntime-node  ${r.onnxruntimeNode ?? '(not installed)'}`,
+    `  telemetry       ${ORT_TELEMETRY_ENV}=${r.onnxruntimeTelemetry.disableValue} (${r.onnxruntimeTelemetry.setByUser ? 'your setting' : "ts-finetune's default: off"})`,
     '',
     'Execution providers:',
   ];

@@ -7,3 +7,4 @@ export type { DeviceAttempt } from './ort-backend.js';
 export { probeExecutionProviders, quickCheckExecutionProvider, type EpProbe, type ProbeOptions } from './probe.js';
 export { DEVICES, AUTO_ORDER, ortVersion, type Device, type DeviceRequest } from './devices.js';
 export { cpuInfo, defaultThreadCount, type CpuInfo } from './cpu-info.js';
+export { optOutOfOrtTelemetry, ORT_TELEMETRY_ENV } from './telemetry.js';

@@ -18,6 +18,7 @@ import { TsFinetuneError, closestName } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { AUTO_ORDER, epPrecheck, epUnavailable, type Device } from './devices.js';
 import type { DeviceAttempt, OpenRequest, OrtBackendSession, SessionInfo } from './ort-backend.js';
+import { optOutOfOrtTelemetry } from './telemetry.js';
 import { EXTERNAL_FOLDER_KEY, sessionKeyOptions, toOrtOptions, validateSessionOptions, type ExternalDataBuffer, type SessionOptions } from './options.js';
 import type { RunReply } from './worker-entry.js';
 import { compact, errorFromWire, errorToWire, fromWire, lendViewWire, lendWire, toWire, type ValueMetadata, type WireTensor } from './wire.js';
@@ -353,6 +354,7 @@ async function openCore(key: string, model: Uint8Array, opts: SessionOptions): P
 }
 
 async function openWith(key: string, model: Uint8Array, opts: SessionOptions, external: readonly ExternalDataBuffer[]): Promise<SessionCore> {
+  optOutOfOrtTelemetry(); // before ORT's environment starts, here or in the worker (telemetry.ts)
   const { devices, skipped } = plan(opts);
   const ortOptions: OpenRequest['ortOptions'] = {};
   for (const d of devices) ortOptions[d] = toOrtOptions(opts, d);

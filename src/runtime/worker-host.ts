@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TsFinetuneError } from '../core/errors.js';
 import { moduleFile } from './module-file.js';
+import { optOutOfOrtTelemetry } from './telemetry.js';
 import { errorFromWire } from './wire.js';
 import type { WorkerReply, WorkerRequest } from './worker-entry.js';
 
@@ -127,5 +128,6 @@ export class WorkerHost {
 export function forkEntry(args: readonly string[]): ChildProcess {
   const entry = workerEntry();
   const execArgv = entry.kind === 'ts' ? ['--import', pathToFileURL(createRequire(moduleFile()).resolve('tsx')).href] : [];
+  optOutOfOrtTelemetry(); // the child inherits it (telemetry.ts)
   return fork(entry.file, [...args], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
 }

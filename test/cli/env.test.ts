@@ -22,6 +22,7 @@ describe('ts-finetune env', () => {
     expect(r.tsFinetune).toMatch(/^\d+\.\d+\.\d+/);
     expect(r.node).toBe(process.version);
     expect(r.onnxruntimeNode).toMatch(/^1\.\d+\.\d+/);
+    expect(r.onnxruntimeTelemetry.disableValue).toBe(process.env.ORT_DISABLE_TELEMETRY); // runtime/telemetry.ts
     expect(r.executionProviders.map((e: { device: string }) => e.device)).toEqual(['cpu', 'cuda', 'webgpu']);
     expect(r.cpu.physicalCores).toBeGreaterThanOrEqual(1);
     expect(r.cpu.ortThreads).toBe(r.cpu.physicalCores);
@@ -34,6 +35,7 @@ describe('ts-finetune env', () => {
     const io = capture();
     expect(await envCommand(['--no-probe'])).toBe(0);
     expect(io.out()).toMatch(/onnxruntime-node\s+1\./);
+    expect(io.out()).toMatch(/telemetry\s+ORT_DISABLE_TELEMETRY=\S+ \((your setting|ts-finetune's default: off)\)/);
     expect(io.out()).toContain('Execution providers:');
     expect(await envCommand(['--bogus'])).toBe(2);
     expect(io.err()).toContain("unknown option '--bogus'");
