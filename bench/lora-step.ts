@@ -92,6 +92,7 @@ const VARIANTS: Record<string, Variant> = {
   'threads-4': { formulation: {}, session: { threads: 4 }, about: 'final with 4 ORT threads (GEMMs split in 4 parts, taken by whichever core is free)' },
   'threads-4-nospin': { formulation: {}, session: { threads: 4, sessionConfig: { 'session.intra_op.allow_spinning': '0' } }, about: 'threads-4, threads do not spin' },
   'opaque-shapes': { formulation: {}, session: {}, step: { opaqueShapes: true }, about: 'final with the activation shapes hidden from ORT\'s planner (as checkpointed steps)' },
+  'telemetry-on': { formulation: {}, session: {}, env: { ORT_DISABLE_TELEMETRY: '0' }, about: "final in a process with onnxruntime's telemetry on (its default; ts-finetune turns it off)" },
   copies: { formulation: {}, session: {}, copies: true, about: 'final with the trainable values copied to the worker and fresh gradient buffers (the bench before session 8)' },
   'opt-extended': { formulation: {}, session: { graphOptimizationLevel: 'extended' }, about: 'final at optimization level extended' },
 };
