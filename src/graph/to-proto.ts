@@ -74,10 +74,16 @@ export function valueInfo(v: Value, name = v.name): ValueInfo {
 export function toModelProto(g: Graph, opts: { externalDataPath?: string; docString?: string } = {}): BuiltModel {
   if (g.outputs.length === 0) throw new TsFinetuneError('GRAPH_ERROR', `Graph '${g.name}' has no outputs`);
   const path = opts.externalDataPath ?? `${g.name}.weights`;
+  const nodes = liveNodes(g);
+  // Initializers only dead nodes read are left out too: ORT would warn about each ("Removing initializer …
+  // It is not used by any node") and an external one would still take its bytes in the blob.
+  const used = new Set<string>(g.outputs.map((o) => o.value.name));
+  for (const n of nodes) for (const v of n.inputs) if (v) used.add(v.name);
   const initializer: TensorProto[] = [];
   const chunks: { offset: number; bytes: Uint8Array }[] = [];
   let offset = 0;
   for (const [name, e] of g.initializers) {
+    if (!used.has(name)) continue;
     if (!e.external) {
       initializer.push(tensorProto(name, e.tensor));
       continue;
@@ -104,7 +110,7 @@ export function toModelProto(g: Graph, opts: { externalDataPath?: string; docStr
   }
   const graph: GraphProto = {
     name: g.name,
-    node: liveNodes(g).map(nodeProto),
+    node: nodes.map(nodeProto),
     initializer,
     input: g.inputs.map((v) => valueInfo(v)),
     output: g.outputs.map((o) => valueInfo(o.value, o.name)),

@@ -80,4 +80,19 @@ describe('Transpose of a Transpose, and dead nodes', () => {
     expect(model.graph.node.map((n) => n.opType)).not.toContain('Transpose');
     expect(model.graph.node.map((n) => n.opType)).toContain('Relu');
   });
+
+  it('leaves out the initializers only dead nodes read, in the graph and in the external blob', () => {
+    const g = new Graph('dead-init');
+    const x = g.input('x', 'float32', [2, 2]);
+    const live = g.initializer('live', Tensor.fromNumbers([1, 2, 3, 4], [2, 2]), { external: true });
+    const dead = g.initializer('dead', Tensor.fromNumbers([5, 6, 7, 8], [2, 2]), { external: true });
+    op.Add(x, dead); // read by nothing that reaches an output
+    const dead2 = op.Mul(x, 3); // its scalar constant only feeds this dead node
+    expect(dead2.shape).toEqual([2, 2]);
+    g.output(op.MatMul(x, live), 'y');
+    const { model, externalData } = toModelProto(g);
+    expect(model.graph.initializer.map((t) => t.name)).toEqual(['live']);
+    expect(externalData[0]!.data.byteLength).toBe(64); // one chunk of 16 bytes, aligned to 64 (two without the fix)
+    expect(model.graph.node.map((n) => n.opType)).not.toContain('Add');
+  });
 });
