@@ -164,10 +164,9 @@ class Runner {
     const t0 = performance.now();
     // As the trainer runs it (trainer.ts trainStep): the trainable values lent to the session worker and the
     // gradients written into a buffer kept across steps, not copied each way.
-    const into = this.grads?.length === this.params.length ? this.grads : new Float32Array(this.params.length);
     const res = this.copies
       ? await this.prog.run(feeds, this.params)
-      : await this.prog.run(feeds, this.params, { gradsInto: into, lendParams: (p) => (this.params = p) });
+      : await this.prog.run(feeds, this.params, { gradsInto: this.grads ?? new Float32Array(this.params.length), lendParams: (p) => (this.params = p) });
     const t1 = performance.now();
     const grads = (this.grads = res.grads!);
     const norm = globalL2Norm([grads]);

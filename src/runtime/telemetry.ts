@@ -7,10 +7,9 @@
 // library it did not choose. onnxruntime's own opt-out is the environment variable ORT_DISABLE_TELEMETRY,
 // read once when its environment starts (the first session), so it is set here, before any session opens.
 // A value the user set (say ORT_DISABLE_TELEMETRY=0 to keep onnxruntime's default) is left as it is.
-// Only the main thread can set it for the process: a worker_thread's process.env is its own copy, which
-// native code does not see, so a user who opens sessions from their own worker sets it themselves.
-
-import { isMainThread } from 'node:worker_threads';
+// Only the main thread sets it for the whole process: a worker_thread's process.env is its own copy, which
+// native code does not see (processes started from that worker still inherit it), so a user who opens
+// sessions from their own worker sets the variable when starting the process.
 
 export const ORT_TELEMETRY_ENV = 'ORT_DISABLE_TELEMETRY';
 
@@ -21,7 +20,6 @@ export const ORT_TELEMETRY_ENV = 'ORT_DISABLE_TELEMETRY';
 export function optOutOfOrtTelemetry(env: NodeJS.ProcessEnv = process.env): string {
   const chosen = env[ORT_TELEMETRY_ENV];
   if (chosen !== undefined) return chosen;
-  if (env === process.env && !isMainThread) return '';
   env[ORT_TELEMETRY_ENV] = '1';
   return '1';
 }
