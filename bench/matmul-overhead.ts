@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { Tensor } from '../src/core/tensor.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { AttrType, type ModelProto, type NodeProto } from '../src/onnx/proto.js';
-import { createSession, defaultThreadCount, type Session } from '../src/runtime/index.js';
+import { createSession, defaultThreadCount, optOutOfOrtTelemetry, type Session } from '../src/runtime/index.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
@@ -63,6 +63,7 @@ interface Trio {
 }
 
 async function open(bytes: Uint8Array): Promise<Trio> {
+  optOutOfOrtTelemetry(); // the raw session below is the process's first: as the library would (runtime/telemetry.ts)
   const raw = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: THREADS, executionMode: 'sequential' });
   const worker = await createSession(bytes, { device: 'cpu', reuse: false });
   const inproc = await createSession(bytes, { device: 'cpu', reuse: false, worker: false });
