@@ -264,6 +264,8 @@ const median = (a: number[]): number => {
 };
 const min = (a: number[]): number => Math.min(...a);
 const fmt = (x: number, d = 0): string => x.toFixed(d);
+/** `part` as a % of `peak`, or – when no peak was measured (--no-fma). */
+const pct = (part: number, peak: number): string => (peak > 0 ? `${fmt((100 * part) / peak, 1)}%` : '–');
 
 /** CPUs the FMA peak runs on (all of them). */
 const THREADS = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
@@ -317,8 +319,8 @@ function printTable(reports: Report[], flops: number, peak: number, baseName: st
     // would take if it had the cores to itself. ORT's spinning threads count too, so this is conservative.
     const cpuGf = flops / (r.cpuMs / 1000 / Math.min(ORT_THREADS ?? THREADS, THREADS)) / 1e9;
     console.log(
-      `| ${r.name} | ${fmt(r.medianMs)} | ${fmt(r.minMs)} | ${fmt(tokens / (r.medianMs / 1000))} | ${fmt(gf)} | ${fmt((100 * gf) / peak, 1)}% | ` +
-        `${fmt(r.cpuMs / 1000, 2)} | ${fmt((100 * cpuGf) / peak, 1)}% | ` +
+      `| ${r.name} | ${fmt(r.medianMs)} | ${fmt(r.minMs)} | ${fmt(tokens / (r.medianMs / 1000))} | ${fmt(gf)} | ${pct(gf, peak)} | ` +
+        `${fmt(r.cpuMs / 1000, 2)} | ${pct(cpuGf, peak)} | ` +
         `${fmt(base.medianMs / r.medianMs, 2)}× | ${fmt(r.graphMs)} (${fmt((100 * r.graphMs) / r.medianMs)}%) | ` +
         (r.name === 'pytorch-eager'
           ? '– | – | '
@@ -438,7 +440,7 @@ ORT profile (${dir}), kernel ms per run: mean over runs / Σ per-node fastest ru
   for (const op of top) console.log(`| ${op} | ${sums.map(([, s]) => { const v = s.byOp.get(op); return v ? `${fmt(v[0])} / ${fmt(v[1])}` : '–'; }).join(' | ')} |`);
   console.log(`| **all kernels** | ${sums.map(([, s]) => `${fmt(s.kernelMs)} / ${fmt(s.kernelMinMs)}`).join(' | ')} |`);
   console.log(
-    `| GFLOP/s at Σ fastest (% of peak) | ${sums.map(([, s]) => { const g = flops / (s.kernelMinMs / 1000) / 1e9; return `${fmt(g)} (${fmt((100 * g) / peak, 1)}%)`; }).join(' | ')} |`,
+    `| GFLOP/s at Σ fastest (% of peak) | ${sums.map(([, s]) => { const g = flops / (s.kernelMinMs / 1000) / 1e9; return `${fmt(g)} (${pct(g, peak)})`; }).join(' | ')} |`,
   );
 }
 
@@ -483,7 +485,7 @@ async function main(): Promise<void> {
   const fmaAfter = useFma ? fmaPeak(1, THREADS) : [];
   const all = [...fmaBefore, ...fmaAfter];
   const best = (k: 'wallGflops' | 'cpuGflops'): number => Math.max(0, ...all.map((f) => f[k]));
-  const peakAll = best('cpuGflops') || 1;
+  const peakAll = best('cpuGflops'); // 0 with --no-fma: the % columns then print –
   // The % columns compare with the peak of the cores ORT uses (all of them unless --ort-threads).
   const peak = (peakAll * Math.min(ORT_THREADS ?? THREADS, THREADS)) / THREADS;
   console.log('');
